@@ -1,0 +1,67 @@
+"""Conversion of Hugging Face-format Bark checkpoints into mindbark directories."""
+
+import hashlib
+import os
+from pathlib import Path
+
+from safetensors.numpy import save_file
+
+from ..checkpoint import check_weights, weight_shapes
+from ..config import BarkConfig
+from ..errors import ConversionError
+from .mapping import map_tensors
+from .reader import read_hf_tensors
+from .writer import atomic_directory, carry_files, write_marker
+
+__all__ = ["ConversionError", "convert_checkpoint", "convert_cached", "mindbark_home"]
+
+
+def convert_checkpoint(src, dst, overwrite: bool = False) -> Path:
+    """Convert the Bark checkpoint in `src` (what `suno/bark-small` and `suno/bark` hold) into `dst`.
+
+    The result holds one safetensors file per sub-model plus the carried config, tokenizer and speaker files.
+    Nothing is left at `dst` if any check fails.
+
+    Args:
+        src: Hugging Face-format directory (`config.json` and `model.safetensors` or `pytorch_model.bin`).
+        dst: directory to create.
+        overwrite: replace `dst` if it exists.
+    """
+    from ..models.bark import FORMAT_VERSION, build_submodels
+
+    src, dst = Path(src), Path(dst)
+    if not (src / "config.json").is_file():
+        raise ConversionError(f"{src}: no config.json; expected a Hugging Face-format Bark directory")
+    try:
+        cfg = BarkConfig.from_file(src / "config.json")
+    except ValueError as e:
+        raise ConversionError(str(e)) from None
+    mapped = map_tensors(read_hf_tensors(src), cfg)
+    for name, cell in build_submodels(cfg).items():
+        check_weights(mapped[name], weight_shapes(cell), f"{src} ({name})")
+    with atomic_directory(dst, overwrite) as tmp:
+        for name, tensors in mapped.items():
+            save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "mindbark"})
+        carry_files(src, tmp)
+        write_marker(tmp, {"format_version": FORMAT_VERSION, "source_format": "transformers"})
+    return dst
+
+
+def mindbark_home() -> Path:
+    """Where mindbark keeps converted models: `$MINDBARK_HOME`, else `~/.cache/mindbark`."""
+    home = os.environ.get("MINDBARK_HOME")
+    return Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mindbark"
+
+
+def convert_cached(src: Path) -> Path:
+    """Convert `src` once into the cache and return the converted directory; later calls reuse it."""
+    src = src.resolve()
+    stamp = hashlib.sha256(str(src).encode())
+    for f in sorted(src.iterdir()):
+        if f.is_file():
+            st = f.stat()
+            stamp.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    dst = mindbark_home() / "converted" / f"{src.name}-{stamp.hexdigest()[:16]}"
+    if not (dst / "mindbark.json").exists():
+        convert_checkpoint(src, dst, overwrite=True)
+    return dst

@@ -1,0 +1,49 @@
+"""Apply the name tables: source tensors in, per-sub-model tensors out, every source name accounted for."""
+
+import re
+
+import numpy as np
+
+from ..config import BarkConfig
+from . import tables
+from ..errors import ConversionError
+
+
+def _compile(table: dict) -> list:
+    return [(re.compile(re.escape(src).replace(r"\{\}", r"(\d+)") + "$"), dst) for src, dst in table.items()]
+
+
+def _tables(cfg: BarkConfig) -> dict:
+    return {
+        "semantic": _compile(tables.CAUSAL),
+        "coarse_acoustics": _compile(tables.CAUSAL),
+        "fine_acoustics": _compile(tables.FINE_TIED if cfg.fine_acoustics.tie_word_embeddings else tables.FINE),
+        "codec_model": _compile(tables.CODEC),
+    }
+
+
+def _lookup(rules: list, name: str):
+    for pattern, dst in rules:
+        m = pattern.match(name)
+        if m:
+            return True, None if dst is None else dst.format(*m.groups())
+    return False, None
+
+
+def map_tensors(tensors: dict, cfg: BarkConfig) -> dict:
+    """Rename `transformers` Bark tensors into {sub-model: {mindbark name: float32 array}}.
+
+    Raises ConversionError on a tensor that no table entry and no dropped prefix accounts for.
+    """
+    rules = _tables(cfg)
+    out = {name: {} for name in tables.SUBMODELS}
+    for name in sorted(tensors):
+        if name.startswith(tables.DROPPED_PREFIXES):
+            continue
+        sub, _, rest = name.partition(".")
+        known, dst = _lookup(rules[sub], rest) if sub in rules else (False, None)
+        if not known:
+            raise ConversionError(f"unknown tensor {name} in checkpoint: not a Bark weight mindbark can map")
+        if dst is not None:
+            out[sub][dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
+    return out

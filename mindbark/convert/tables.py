@@ -1,0 +1,61 @@
+"""Name tables from Hugging Face `BarkModel` checkpoints to mindbark's sub-model files.
+
+Numbers in a source name are matched by `{}`. A `None` destination means the tensor is knowingly dropped.
+"""
+
+SUBMODELS = ("semantic", "coarse_acoustics", "fine_acoustics", "codec_model")
+
+_GPT_BLOCK = {
+    "layers.{}.layernorm_1.weight": "h.{}.ln_1.weight",
+    "layers.{}.layernorm_1.bias": "h.{}.ln_1.bias",
+    "layers.{}.layernorm_2.weight": "h.{}.ln_2.weight",
+    "layers.{}.layernorm_2.bias": "h.{}.ln_2.bias",
+    "layers.{}.attn.att_proj.weight": "h.{}.attn.c_attn.weight",
+    "layers.{}.attn.att_proj.bias": "h.{}.attn.c_attn.bias",
+    "layers.{}.attn.out_proj.weight": "h.{}.attn.c_proj.weight",
+    "layers.{}.attn.out_proj.bias": "h.{}.attn.c_proj.bias",
+    "layers.{}.attn.bias": None,  # causal mask buffer, rebuilt from positions
+    "layers.{}.mlp.in_proj.weight": "h.{}.mlp.c_fc.weight",
+    "layers.{}.mlp.in_proj.bias": "h.{}.mlp.c_fc.bias",
+    "layers.{}.mlp.out_proj.weight": "h.{}.mlp.c_proj.weight",
+    "layers.{}.mlp.out_proj.bias": "h.{}.mlp.c_proj.bias",
+    "position_embeds_layer.weight": "wpe.weight",
+    "layernorm_final.weight": "ln_f.weight",
+    "layernorm_final.bias": "ln_f.bias",
+}
+
+CAUSAL = {
+    **_GPT_BLOCK,
+    "input_embeds_layer.weight": "wte.weight",
+    "lm_head.weight": "lm_head.weight",
+}
+
+FINE = {
+    **_GPT_BLOCK,
+    "input_embeds_layers.{}.weight": "wtes.{}.weight",
+    "lm_heads.{}.weight": "lm_heads.{}.weight",
+}
+
+FINE_TIED = {**FINE, "lm_heads.{}.weight": None}  # the heads are the codebook embeddings
+
+# weight norm is folded into `.weight` before this table applies
+CODEC = {
+    "decoder.layers.{}.conv.weight": "decoder.layers.{}.conv.weight",
+    "decoder.layers.{}.conv.bias": "decoder.layers.{}.conv.bias",
+    "decoder.layers.{}.block.{}.conv.weight": "decoder.layers.{}.block.{}.conv.weight",
+    "decoder.layers.{}.block.{}.conv.bias": "decoder.layers.{}.block.{}.conv.bias",
+    "decoder.layers.{}.shortcut.conv.weight": "decoder.layers.{}.shortcut.conv.weight",
+    "decoder.layers.{}.shortcut.conv.bias": "decoder.layers.{}.shortcut.conv.bias",
+    "decoder.layers.{}.lstm.weight_ih_l{}": "decoder.layers.{}.lstm.weight_ih_l{}",
+    "decoder.layers.{}.lstm.weight_hh_l{}": "decoder.layers.{}.lstm.weight_hh_l{}",
+    "decoder.layers.{}.lstm.bias_ih_l{}": "decoder.layers.{}.lstm.bias_ih_l{}",
+    "decoder.layers.{}.lstm.bias_hh_l{}": "decoder.layers.{}.lstm.bias_hh_l{}",
+    "quantizer.layers.{}.codebook.embed": "quantizer.layers.{}.codebook.embed",
+    # training-time codebook statistics
+    "quantizer.layers.{}.codebook.embed_avg": None,
+    "quantizer.layers.{}.codebook.cluster_size": None,
+    "quantizer.layers.{}.codebook.inited": None,
+}
+
+# Bark only decodes; the whole EnCodec encoder is dropped
+DROPPED_PREFIXES = ("codec_model.encoder.",)
