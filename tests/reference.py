@@ -9,9 +9,11 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def randomize(module, seed: int = 0):
-    """Fill every weight with values that keep activations O(1), so parity at 1e-4 is a real check.
+    """Fill every weight with values that keep activations and logits O(1), so parity at 1e-4 is a real check.
 
-    `transformers` zero-initialises EnCodec codebooks, which would make the codec test vacuous.
+    `transformers` zero-initialises EnCodec codebooks, which would make the codec test vacuous. Token embeddings get
+    std 1/sqrt(width) as in trained GPTs: the fine model's heads are its embeddings, and unit-variance rows would
+    give logits of std ~sqrt(width), where fp32 summation order alone moves them by 1e-4.
     """
     import torch
 
@@ -25,7 +27,7 @@ def randomize(module, seed: int = 0):
             elif p.ndim == 1:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
             elif "embed" in name:
-                p.copy_(torch.randn(p.shape, generator=g))
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
             else:
                 fan_in = int(np.prod(p.shape[1:]))
                 p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)

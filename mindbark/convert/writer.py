@@ -22,6 +22,9 @@ def atomic_directory(dst: Path, overwrite: bool):
         raise ConversionError(f"{dst} already exists (pass overwrite to replace it)")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would make a shared model cache unreadable to others
     try:
         yield tmp
         if dst.exists():

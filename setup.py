@@ -1,0 +1,28 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mindbark",
+    version="0.1.0",
+    description="Suno's Bark text-to-audio model in MindSpore",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["mindbark", "mindbark.*"]),
+    install_requires=[
+        "mindspore==2.10.0",
+        "numpy<2",  # MindSpore 2.10 fails at run time with numpy 2
+        "tokenizers>=0.19",
+        "safetensors>=0.4",
+        "scipy>=1.10",
+        "soundfile>=0.12",
+        "psutil>=5.9",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "hub": ["huggingface_hub>=0.23"],
+        # the PyTorch reference: conversion of .bin files, parity tests and the benchmark
+        "torch": ["torch==2.13.0", "transformers==5.23.0"],
+        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0"],
+    },
+)
