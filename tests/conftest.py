@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from reference import hf_bark, save_hf_bark
+from reference import hf_bark, save_hf_bark, shape_for_generation
 
 
 def pytest_configure(config):
@@ -12,7 +12,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def tiny_hf():
     """A `transformers` BarkModel at the tiny config (real vocabularies and context, width 16) with random weights."""
-    return hf_bark("tiny", seed=0)
+    return shape_for_generation(hf_bark("tiny", seed=0))
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,19 @@ def randomize(module, seed: int = 0):
                 b.copy_(torch.randn(b.shape, generator=g))
 
 
+def shape_for_generation(model):
+    """Zero the coarse head's rows for ids >= 12048 (pads, infer token), as a trained Bark behaves.
+
+    `transformers` lets the second codebook's argmax land on them, Suno excludes them; a trained model never ranks
+    them first, but random weights would, and greedy parity would then test that quirk instead of the model.
+    """
+    import torch
+
+    with torch.no_grad():
+        model.coarse_acoustics.lm_head.weight[12_048:] = 0
+    return model
+
+
 def hf_bark(config_name: str, seed: int = 0):
     """A `transformers` `BarkModel` in eval mode, shaped by `configs/<config_name>.json`, random weights."""
     import torch
@@ -45,12 +58,36 @@ def hf_bark(config_name: str, seed: int = 0):
     torch.manual_seed(seed)
     model = BarkModel(BarkConfig(**d)).eval()
     randomize(model, seed)
+    model.generation_config = hf_generation_config()
     return model
 
 
+def hf_generation_config():
+    """Bark's generation config as the hub holds it, with the sub-configs as plain dicts.
+
+    transformers 5.x's `BarkModel.generate` re-wraps them with `**`, so BarkGenerationConfig objects fail there.
+    """
+    from transformers.models.bark.generation_configuration_bark import BarkGenerationConfig
+
+    gen = BarkGenerationConfig()
+    for name in ("semantic_config", "coarse_acoustics_config", "fine_acoustics_config"):
+        sub = getattr(gen, name).to_dict()
+        setattr(gen, name, {k: v for k, v in sub.items() if not k.startswith("_") and k != "transformers_version"})
+    return gen
+
+
 def save_hf_bark(model, path: Path):
-    """`save_pretrained` plus the hub's generation_config.json layout (transformers cannot save Bark's)."""
-    model.save_pretrained(path)
-    gen = model.generation_config.to_dict()
-    (Path(path) / "generation_config.json").write_text(json.dumps(gen, indent=2, default=str))
+    """`save_pretrained` plus generation_config.json in the hub's layout (transformers cannot save Bark's)."""
+    from transformers import GenerationConfig
+
+    kept, model.generation_config = model.generation_config, GenerationConfig()
+    try:
+        model.save_pretrained(path)
+    finally:
+        model.generation_config = kept
+    gen = hf_generation_config()
+    layout = {"semantic_config": gen.semantic_config, "coarse_acoustics_config": gen.coarse_acoustics_config,
+              "fine_acoustics_config": gen.fine_acoustics_config, "sample_rate": gen.sample_rate,
+              "codebook_size": gen.codebook_size}
+    (Path(path) / "generation_config.json").write_text(json.dumps(layout, indent=2))
     return path

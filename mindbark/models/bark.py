@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mindspore as ms
+import numpy as np
 
 from ..checkpoint import load_weights
 from ..config import BarkConfig
@@ -45,6 +46,12 @@ def parse_dtype(dtype) -> ms.dtype:
     return dtype
 
 
+def _numpy(x):
+    if x is None or isinstance(x, np.ndarray):
+        return x
+    return x.asnumpy() if hasattr(x, "asnumpy") else np.asarray(x)
+
+
 class BarkModel:
     """Bark's semantic, coarse and fine GPTs and the EnCodec decoder.
 
@@ -61,6 +68,7 @@ class BarkModel:
         self.fine_acoustics = models["fine_acoustics"]
         self.codec_model = models["codec_model"]
         self.generation_config = AudioConfig(sample_rate=config.codec.sampling_rate)
+        self.path = None
         self.set_train(False)
 
     def submodels(self) -> dict:
@@ -71,6 +79,40 @@ class BarkModel:
         for cell in self.submodels().values():
             cell.set_train(mode)
         return self
+
+    def generate(self, input_ids, attention_mask=None, history_prompt=None, return_output_lengths: bool = False,
+                 seed: int | None = None, silent: bool = True, **kwargs):
+        """Waveforms (B, T) at 24 kHz for tokenized text, as `transformers`' `BarkModel.generate`.
+
+        Defaults are Suno's (sampling at 0.7 / 0.7 / 0.5, min_eos_p 0.2); pass `do_sample=False` for greedy.
+
+        Args:
+            input_ids: (B, T) ids from `BarkProcessor` (numpy or MindSpore).
+            attention_mask: (B, T), 0 on padding.
+            history_prompt: a voice preset (dict or name) for all items, or a list with one per item.
+            return_output_lengths: also return each waveform's length (the rest is zero padding).
+            seed: makes sampling reproducible.
+            silent: no progress bars.
+            kwargs: `temperature`, `do_sample`, `top_k`, `top_p`, `min_eos_p`, `max_new_tokens`,
+                `max_coarse_history`, `sliding_window_len`; prefixed with `semantic_`, `coarse_` or `fine_` for
+                one stage only.
+        """
+        from ..generation.config import config_from_kwargs
+        from ..pipeline import generate
+        from ..voices import load_voice
+
+        config = config_from_kwargs(**kwargs)
+        ids = _numpy(input_ids)
+        voices = history_prompt if isinstance(history_prompt, (list, tuple)) else [history_prompt]
+        voices = [None if v is None else load_voice(v, self.path) for v in voices]
+        result = generate(self, ids, _numpy(attention_mask), voices if len(voices) > 1 else voices[0], config,
+                          seed, silent)
+        lengths = [len(a) for a in result.audio]
+        audio = np.zeros((len(lengths), max(lengths)), np.float32)
+        for i, a in enumerate(result.audio):
+            audio[i, :len(a)] = a
+        audio = ms.Tensor(audio)
+        return (audio, lengths) if return_output_lengths else audio
 
     @classmethod
     def from_pretrained(cls, path, device: str | None = None, dtype="float32") -> "BarkModel":

@@ -93,14 +93,15 @@ class GPT(nn.Cell):
         self._step = None
 
     def setup_cache(self, batch_size: int):
-        """Allocate (or reset to zeros) the KV cache for `batch_size` sequences of up to `block_size` positions."""
+        """Make the KV cache hold `batch_size` sequences of up to `block_size` positions.
+
+        A cache of the right size is reused as it is: slots past a query's position are masked out, and every slot
+        up to it was written by this sequence, so stale entries from an earlier sequence are never read.
+        """
+        if batch_size == self.batch_size:
+            return
         cfg = self.config
         shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
-        if batch_size == self.batch_size:
-            for block in self.h:
-                block.attn.k_cache.set_data(ops.zeros(shape, self.dtype))
-                block.attn.v_cache.set_data(ops.zeros(shape, self.dtype))
-            return
         for i, block in enumerate(self.h):
             block.attn.k_cache = Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{i}.k", requires_grad=False)
             block.attn.v_cache = Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{i}.v", requires_grad=False)
@@ -111,11 +112,12 @@ class GPT(nn.Cell):
         """Token embeddings (B, T, C) of input ids (B, T)."""
         return self.wte(ids)
 
-    def construct(self, x, start, key_mask):
+    def construct(self, x, start, key_mask, out_idx=None):
         """Logits (B, T, V) for embeddings `x` (B, T, C) placed at positions start..start+T-1.
 
         `key_mask` (B, block_size) is True for the cache slots a sequence may attend to (False for padding);
-        causality is added from positions.
+        causality is added from positions. With `out_idx` (a (1,) tensor), only that position's logits (B, 1, V)
+        are computed.
         """
         b, t, _ = x.shape
         n_head, slots = self.config.n_head, self.config.block_size
@@ -130,10 +132,20 @@ class GPT(nn.Cell):
         ], axis=-1)  # (B, nh, T, 3): where each new key/value goes
         for block in self.h:
             x = block(x, mask, cache_idx)
+        if out_idx is not None:
+            x = ops.gather(x, out_idx, 1)
         return self.lm_head(self.ln_f(x))
 
-    def forward(self, x: Tensor, start: int, key_mask: Tensor) -> Tensor:
-        """Run the compiled graph; `setup_cache` must have been called for this batch size."""
+    def forward(self, x: Tensor, start: int, key_mask: Tensor, out_idx: int | None = None) -> Tensor:
+        """Run the compiled graph; `setup_cache` must have been called for this batch size.
+
+        Args:
+            x: input embeddings (B, T, C).
+            start: absolute position of x[:, 0].
+            key_mask: (B, block_size) bool, False for padding slots.
+            out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
+        """
         if self._step is None or x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
-        return self._step(x, Tensor(start, ms.int64), key_mask)
+        idx = None if out_idx is None else Tensor([out_idx], ms.int64)
+        return self._step(x, Tensor(start, ms.int64), key_mask, idx)

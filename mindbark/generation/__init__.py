@@ -1,0 +1,1 @@
+"""Bark's generation, one module per stage: semantic -> coarse -> fine (-> codec, in the pipeline)."""

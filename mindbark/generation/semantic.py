@@ -1,0 +1,73 @@
+"""Text -> semantic tokens with the causal semantic GPT.
+
+The model sees embed(text) + embed(semantic history) summed over 256 positions, then the infer token (257
+positions), and decodes from there with the KV cache.
+"""
+
+import mindspore as ms
+import numpy as np
+from mindspore import Tensor, ops
+
+from .. import constants as C
+from ..models.gpt import GPT
+from .config import SemanticConfig
+from .sampling import pick
+
+
+def text_prompt(input_ids: np.ndarray, attention_mask: np.ndarray | None) -> np.ndarray:
+    """Tokenizer ids (B, T) -> the model's text tokens (B, 256): offset, padding replaced by Bark's text pad."""
+    ids = input_ids[:, :C.MAX_INPUT_SEMANTIC_LENGTH].astype(np.int64) + C.TEXT_ENCODING_OFFSET
+    if attention_mask is not None:
+        ids = np.where(attention_mask[:, :ids.shape[1]].astype(bool), ids, C.TEXT_PAD_TOKEN)
+    pad = C.MAX_INPUT_SEMANTIC_LENGTH - ids.shape[1]
+    return np.pad(ids, ((0, 0), (0, pad)), constant_values=C.TEXT_PAD_TOKEN)
+
+
+def semantic_history(prompt: np.ndarray | None) -> np.ndarray:
+    """A voice's semantic prompt -> its last 256 tokens, right-padded with the semantic pad."""
+    hist = np.zeros(0, np.int64) if prompt is None else np.asarray(prompt, np.int64)[-C.MAX_INPUT_SEMANTIC_LENGTH:]
+    return np.pad(hist, (0, C.MAX_INPUT_SEMANTIC_LENGTH - len(hist)), constant_values=C.SEMANTIC_PAD_TOKEN)
+
+
+def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: SemanticConfig,
+                      rng: np.random.Generator, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Semantic tokens for a batch.
+
+    Args:
+        gpt: the semantic model.
+        text: (B, 256) text tokens from `text_prompt`.
+        history: (B, 256) histories from `semantic_history`.
+        cfg: sampling and stopping settings.
+        rng: random generator (unused when greedy).
+        progress: optional tqdm-like bar, advanced once per token.
+
+    Returns:
+        tokens (B, N) with SEMANTIC_PAD_TOKEN after each sequence's end, and lengths (B,).
+    """
+    b = text.shape[0]
+    gpt.setup_cache(b)
+    keys = Tensor(np.ones((b, gpt.config.block_size), bool))
+    infer = np.full((b, 1), C.SEMANTIC_INFER_TOKEN, np.int64)
+    x = ops.concat([gpt.embed(Tensor(text, ms.int32)) + gpt.embed(Tensor(history, ms.int32)),
+                    gpt.embed(Tensor(infer, ms.int32))], axis=1)  # (B, 257, C)
+    pos = x.shape[1]
+    logits = gpt.forward(x, 0, keys, out_idx=pos - 1)
+    tokens = np.full((b, cfg.max_new_tokens), C.SEMANTIC_PAD_TOKEN, np.int64)
+    lengths = np.full(b, cfg.max_new_tokens, np.int64)
+    running = np.ones(b, bool)
+    for n in range(cfg.max_new_tokens):
+        # only real semantic ids and EOS may be sampled; the rest of the output vocabulary is never a target
+        relevant = logits.asnumpy()[:, 0, :C.SEMANTIC_VOCAB_SIZE + 1]
+        nxt, probs = pick(relevant, cfg, rng)
+        stop = nxt == C.SEMANTIC_PAD_TOKEN
+        if cfg.min_eos_p is not None:
+            stop |= probs[:, C.SEMANTIC_PAD_TOKEN] >= cfg.min_eos_p
+        lengths[running & stop] = n
+        running &= ~stop
+        tokens[running, n] = nxt[running]
+        if progress is not None:
+            progress.update(1)
+        if not running.any() or n == cfg.max_new_tokens - 1:
+            break
+        logits = gpt.forward(gpt.embed(Tensor(nxt[:, None], ms.int32)), pos + n, keys)
+    return tokens[:, :lengths.max()], lengths
