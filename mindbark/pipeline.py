@@ -64,37 +64,52 @@ class _Stage:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
-def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,
-             config: GenerationConfig = GenerationConfig(), seed: int | None = None,
-             silent: bool = True) -> GenerationResult:
-    """Text token ids to waveforms.
+def _rng(seed_or_rng) -> np.random.Generator:
+    return seed_or_rng if isinstance(seed_or_rng, np.random.Generator) else np.random.default_rng(seed_or_rng)
+
+
+def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,
+                     config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True,
+                     timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Semantic tokens (B, N) padded with SEMANTIC_PAD_TOKEN, and their lengths (B,).
 
     Args:
         model: a loaded `BarkModel`.
         input_ids: (B, T) tokenizer ids (from `BarkProcessor`).
         attention_mask: (B, T), 0 on padding.
         history_prompt: None, one voice preset dict for all items, or a list with one per item.
-        config: per-stage sampling settings.
-        seed: makes sampling reproducible run to run.
-        silent: no progress bars.
+        config: per-stage sampling settings (only `config.semantic` is used).
+        seed: an int (reproducible), None, or a numpy Generator to continue.
+        silent: no progress bar.
+        timings: if given, seconds spent are added under "semantic".
     """
     input_ids = np.atleast_2d(np.asarray(input_ids))
     mask = None if attention_mask is None else np.atleast_2d(np.asarray(attention_mask))
-    b = input_ids.shape[0]
-    voices = _voices(history_prompt, b)
-    rng = np.random.default_rng(seed)
-    timings = {}
-    with _Stage(timings, "semantic", silent) as bar:
+    voices = _voices(history_prompt, input_ids.shape[0])
+    with _Stage({} if timings is None else timings, "semantic", silent) as bar:
+        bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
-        sem, sem_len = generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
-                                         rng, bar)
+        return generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
+                                 _rng(seed), bar)
+
+
+def semantic_to_audio(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
+                      config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True,
+                      timings: dict | None = None) -> GenerationResult:
+    """Coarse, fine and codec stages for semantic tokens (B, N) with lengths (B,); arguments as `text_to_semantic`."""
+    semantic = np.atleast_2d(np.asarray(semantic, np.int64))
+    lengths = np.asarray(lengths, np.int64).reshape(-1)
+    b = semantic.shape[0]
+    voices = _voices(history_prompt, b)
+    rng = _rng(seed)
+    timings = {} if timings is None else timings
     fine_out, frames = [None] * b, np.zeros(b, int)
     for items in _groups(voices):
         voice = voices[items[0]]
         with _Stage(timings, "coarse", silent) as bar:
-            bar.total = int(coarse_lengths(sem_len[items]).max())
-            coarse, n = generate_coarse(model.coarse_acoustics, sem[items], sem_len[items], voice, config.coarse,
-                                        rng, bar)
+            bar.total = int(coarse_lengths(lengths[items]).max())
+            coarse, n = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
+                                        config.coarse, rng, bar)
         with _Stage(timings, "fine", silent) as bar:
             fine = generate_fine(model.fine_acoustics, coarse, voice, config.fine, rng, bar)
         for j, i in enumerate(items):
@@ -105,6 +120,16 @@ def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = N
             # decoded one by one at their own lengths: the codec's LSTM would carry padding into the audio
             codes = Tensor(fine_out[i][None, :, :frames[i]], ms.int32)
             audio.append(model.codec_model.decode(codes).asnumpy()[0] if frames[i] else np.zeros(0, np.float32))
-    return GenerationResult(audio=audio, semantic=[sem[i, :sem_len[i]] for i in range(b)],
+    return GenerationResult(audio=audio, semantic=[semantic[i, :lengths[i]] for i in range(b)],
                             fine=[fine_out[i][:, :frames[i]] for i in range(b)],
                             sample_rate=model.generation_config.sample_rate, timings=timings)
+
+
+def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,
+             config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True) -> GenerationResult:
+    """Text token ids to waveforms through all four stages; arguments as `text_to_semantic`."""
+    rng = _rng(seed)
+    timings = {}
+    semantic, lengths = text_to_semantic(model, input_ids, attention_mask, history_prompt, config, rng, silent,
+                                         timings)
+    return semantic_to_audio(model, semantic, lengths, history_prompt, config, rng, silent, timings)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mindspore import Tensor
 
-from reference import hf_bark, save_hf_bark
+from mindbark.reference import hf_bark, save_hf_bark
 
 pytestmark = pytest.mark.slow
 ATOL = 1e-4

@@ -5,6 +5,8 @@ preallocated cache of `block_size` slots, and attention always spans all slots u
 one fixed shape and compiles once.
 """
 
+import itertools
+
 import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
@@ -14,6 +16,7 @@ from ..jit import compiled
 from ..layers import Embedding, LayerNorm, Linear
 
 _NEG = float(np.finfo(np.float32).min)
+_CACHE_IDS = itertools.count()
 
 
 def attend(q, k, v, mask=None):
@@ -90,23 +93,28 @@ class GPT(nn.Cell):
         self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype)
         self.batch_size = 0
-        self._step = None
+        self._caches = {}
+        self._step = compiled(self.construct)
 
     def setup_cache(self, batch_size: int):
         """Make the KV cache hold `batch_size` sequences of up to `block_size` positions.
 
-        A cache of the right size is reused as it is: slots past a query's position are masked out, and every slot
-        up to it was written by this sequence, so stale entries from an earlier sequence are never read.
+        One cache per batch size is allocated on first use and kept: MindSpore reuses a compiled graph for the
+        same Cell and input shapes, bound to the Parameters it was compiled with, so a batch size must always
+        find the same cache. Slots past a query's position are masked out and every slot up to it was written by
+        the current sequence, so stale entries from an earlier sequence are never read.
         """
-        if batch_size == self.batch_size:
-            return
-        cfg = self.config
-        shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
-        for i, block in enumerate(self.h):
-            block.attn.k_cache = Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{i}.k", requires_grad=False)
-            block.attn.v_cache = Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{i}.v", requires_grad=False)
+        if batch_size not in self._caches:
+            cfg = self.config
+            shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
+            tag = f"{next(_CACHE_IDS)}.b{batch_size}"
+            self._caches[batch_size] = [
+                (Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{tag}.{i}.k", requires_grad=False),
+                 Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{tag}.{i}.v", requires_grad=False))
+                for i in range(cfg.n_layer)]
+        for block, (k, v) in zip(self.h, self._caches[batch_size]):
+            block.attn.k_cache, block.attn.v_cache = k, v
         self.batch_size = batch_size
-        self._step = compiled(self.construct)  # new cache Parameters: a new graph
 
     def embed(self, ids: Tensor) -> Tensor:
         """Token embeddings (B, T, C) of input ids (B, T)."""
@@ -145,7 +153,7 @@ class GPT(nn.Cell):
             key_mask: (B, block_size) bool, False for padding slots.
             out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
         """
-        if self._step is None or x.shape[0] != self.batch_size:
+        if x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
         idx = None if out_idx is None else Tensor([out_idx], ms.int64)
         return self._step(x, Tensor(start, ms.int64), key_mask, idx)

@@ -1,4 +1,7 @@
-"""Build `transformers` Bark models with random weights at a given size, for parity tests and the benchmark."""
+"""The PyTorch reference: `transformers` Bark models with random weights at a given size.
+
+Used by the parity tests and the benchmark; needs the `torch` extra (`pip install mindbark[torch]`).
+"""
 
 import json
 from pathlib import Path
@@ -36,25 +39,18 @@ def randomize(module, seed: int = 0):
                 b.copy_(torch.randn(b.shape, generator=g))
 
 
-def shape_for_generation(model):
-    """Zero the coarse head's rows for ids >= 12048 (pads, infer token), as a trained Bark behaves.
+def hf_bark(config: str, seed: int = 0):
+    """A `transformers` `BarkModel` in eval mode with random weights.
 
-    `transformers` lets the second codebook's argmax land on them, Suno excludes them; a trained model never ranks
-    them first, but random weights would, and greedy parity would then test that quirk instead of the model.
+    Args:
+        config: a name in `configs/` (`tiny`, `bark-small`, `bark`) or a path to a Bark config.json.
+        seed: fixes the weights.
     """
-    import torch
-
-    with torch.no_grad():
-        model.coarse_acoustics.lm_head.weight[12_048:] = 0
-    return model
-
-
-def hf_bark(config_name: str, seed: int = 0):
-    """A `transformers` `BarkModel` in eval mode, shaped by `configs/<config_name>.json`, random weights."""
     import torch
     from transformers import BarkConfig, BarkModel
 
-    d = json.loads((CONFIGS / f"{config_name}.json").read_text())
+    path = CONFIGS / f"{config}.json" if (CONFIGS / f"{config}.json").exists() else Path(config)
+    d = json.loads(path.read_text())
     torch.manual_seed(seed)
     model = BarkModel(BarkConfig(**d)).eval()
     randomize(model, seed)
