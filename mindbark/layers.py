@@ -59,36 +59,59 @@ class LayerNorm(nn.Cell):
 
 
 class Conv1d(nn.Cell):
-    """Unpadded 1-D convolution, `weight` (out, in, k); callers pad explicitly."""
+    """Unpadded 1-D convolution, `weight` (out, in, k) as torch; callers pad explicitly.
+
+    Computed as one matmul over stacked shifted copies of the input (im2col): MindSpore's CPU conv kernels ran
+    50-300x slower than that on EnCodec's shapes.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dilation: int = 1,
                  dtype=ms.float32):
         super().__init__()
+        if stride != 1:
+            raise ValueError("only stride 1 is implemented (all of EnCodec's decoder convolutions)")
         self.weight = _param((out_ch, in_ch, kernel_size), dtype, "weight")
         self.bias = _param((out_ch,), dtype, "bias")
-        self.stride = stride
+        self.kernel_size = kernel_size
         self.dilation = dilation
 
-    def construct(self, x):  # (B, C, T)
-        return ops.conv1d(x, self.weight, self.bias, stride=self.stride, dilation=self.dilation)
+    def construct(self, x):  # (B, Cin, T + (k-1)*d) -> (B, Cout, T)
+        out_ch, in_ch, k = self.weight.shape
+        t = x.shape[-1] - (k - 1) * self.dilation
+        if k == 1:
+            cols, w = x, self.weight.reshape(out_ch, in_ch)
+        else:
+            cols = ops.concat([x[:, :, j * self.dilation: j * self.dilation + t] for j in range(k)], axis=1)
+            w = self.weight.transpose(0, 2, 1).reshape(out_ch, k * in_ch)  # tap-major, as cols
+        return ops.matmul(w, cols) + self.bias.reshape(1, -1, 1)
 
 
 class ConvTranspose1d(nn.Cell):
-    """Unpadded transposed 1-D convolution, `weight` (in, out, k) as torch; output length (T-1)*stride + k."""
+    """Unpadded transposed 1-D convolution, `weight` (in, out, k) as torch; output length (T-1)*stride + k.
+
+    One matmul gives every tap's contribution (B, Cout, k, T); taps are then overlap-added a stride apart
+    (MindSpore's CPU transposed conv was ~100x slower).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dtype=ms.float32):
         super().__init__()
         self.weight = _param((in_ch, out_ch, kernel_size), dtype, "weight")
         self.bias = _param((out_ch,), dtype, "bias")
-        self.out_ch = out_ch
-        self.kernel_size = kernel_size
         self.stride = stride
-        # no 1-D transposed conv kernel on CPU: run the 2-D one on a height-1 image
-        self.deconv = ops.Conv2DTranspose(out_channel=out_ch, kernel_size=(1, kernel_size), pad_mode="valid",
-                                          stride=(1, stride))
 
-    def construct(self, x):  # (B, C, T)
+    def construct(self, x):  # (B, Cin, T)
+        in_ch, out_ch, k = self.weight.shape
         b, _, t = x.shape
-        out_len = (t - 1) * self.stride + self.kernel_size
-        y = self.deconv(x.expand_dims(2), self.weight.expand_dims(2), (b, self.out_ch, 1, out_len))
-        return y.squeeze(2) + self.bias.reshape(1, -1, 1)
+        s = self.stride
+        chunks = -(-k // s)
+        w = self.weight
+        if chunks * s != k:  # pad taps to whole strides
+            w = ops.concat([w, ops.zeros((in_ch, out_ch, chunks * s - k), w.dtype)], axis=2)
+        w = w.reshape(in_ch, out_ch * chunks * s).transpose(1, 0)  # (Cout*chunks*s, Cin)
+        z = ops.matmul(w, x).reshape(b, out_ch, chunks, s, t)  # tap c*s + j of input frame t
+        z = z.transpose(0, 1, 2, 4, 3).reshape(b, out_ch, chunks, t * s)  # lands at (t + c) * s + j
+        y = z[:, :, 0]
+        for c in range(1, chunks):  # overlap-add by concatenation: ops.pad is several times slower on CPU
+            y = ops.concat([y[:, :, :c * s], y[:, :, c * s:] + z[:, :, c, :(t - c) * s], z[:, :, c, (t - c) * s:]],
+                           axis=2)
+        return y[:, :, :(t - 1) * s + k] + self.bias.reshape(1, -1, 1)
