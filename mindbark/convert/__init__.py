@@ -1,4 +1,4 @@
-"""Conversion of Hugging Face-format Bark checkpoints into mindbark directories."""
+"""Conversion of Hugging Face-format and Suno's original Bark checkpoints into mindbark directories."""
 
 import hashlib
 import os
@@ -11,27 +11,37 @@ from ..config import BarkConfig
 from ..errors import ConversionError
 from .mapping import map_tensors
 from .reader import read_hf_tensors
+from .suno import convert_suno, is_suno_dir
 from .writer import atomic_directory, carry_files, write_marker
 
 __all__ = ["ConversionError", "convert_checkpoint", "convert_cached", "mindbark_home"]
 
 
-def convert_checkpoint(src, dst, overwrite: bool = False) -> Path:
+def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str | None = None) -> Path:
     """Convert the Bark checkpoint in `src` (what `suno/bark-small` and `suno/bark` hold) into `dst`.
 
     The result holds one safetensors file per sub-model plus the carried config, tokenizer and speaker files.
-    Nothing is left at `dst` if any check fails.
+    Nothing is left at `dst` if any check fails. A directory of Suno's original `.pt` files (no `config.json`)
+    is read by `suno.convert_suno` into the same layout.
 
     Args:
-        src: Hugging Face-format directory (`config.json` and `model.safetensors` or `pytorch_model.bin`).
+        src: Hugging Face-format directory (`config.json` and `model.safetensors` or `pytorch_model.bin`), or
+            Suno's `text_2.pt`, `coarse_2.pt`, `fine_2.pt` (or the small `text.pt` ...).
         dst: directory to create.
         overwrite: replace `dst` if it exists.
+        codec: Suno's files only: EnCodec's `encodec_24khz-d7cc33bc.th` (default: in `src`, else torch.hub's cache).
+        size: Suno's files only: "large" or "small", when `src` holds both.
     """
     from ..models.bark import FORMAT_VERSION, build_submodels
 
     src, dst = Path(src), Path(dst)
+    if not (src / "config.json").is_file() and is_suno_dir(src):
+        return convert_suno(src, dst, overwrite, codec=codec, size=size)
+    if codec is not None or size is not None:
+        raise ConversionError(f"{src}: codec and size apply only to Suno's checkpoints (text_2.pt ...)")
     if not (src / "config.json").is_file():
-        raise ConversionError(f"{src}: no config.json; expected a Hugging Face-format Bark directory")
+        raise ConversionError(f"{src}: no config.json; expected a Hugging Face-format Bark directory "
+                              "or Suno's text/coarse/fine .pt files")
     try:
         cfg = BarkConfig.from_file(src / "config.json")
     except ValueError as e:

@@ -9,20 +9,20 @@ from . import tables
 from ..errors import ConversionError
 
 
-def _compile(table: dict) -> list:
+def compile_table(table: dict) -> list:
     return [(re.compile(re.escape(src).replace(r"\{\}", r"(\d+)") + "$"), dst) for src, dst in table.items()]
 
 
 def _tables(cfg: BarkConfig) -> dict:
     return {
-        "semantic": _compile(tables.CAUSAL),
-        "coarse_acoustics": _compile(tables.CAUSAL),
-        "fine_acoustics": _compile(tables.FINE_TIED if cfg.fine_acoustics.tie_word_embeddings else tables.FINE),
-        "codec_model": _compile(tables.CODEC),
+        "semantic": compile_table(tables.CAUSAL),
+        "coarse_acoustics": compile_table(tables.CAUSAL),
+        "fine_acoustics": compile_table(tables.FINE_TIED if cfg.fine_acoustics.tie_word_embeddings else tables.FINE),
+        "codec_model": compile_table(tables.CODEC),
     }
 
 
-def _lookup(rules: list, name: str):
+def lookup(rules: list, name: str):
     for pattern, dst in rules:
         m = pattern.match(name)
         if m:
@@ -41,7 +41,7 @@ def map_tensors(tensors: dict, cfg: BarkConfig) -> dict:
         if name.startswith(tables.DROPPED_PREFIXES):
             continue
         sub, _, rest = name.partition(".")
-        known, dst = _lookup(rules[sub], rest) if sub in rules else (False, None)
+        known, dst = lookup(rules[sub], rest) if sub in rules else (False, None)
         if not known:
             raise ConversionError(f"unknown tensor {name} in checkpoint: not a Bark weight mindbark can map")
         if dst is not None:
