@@ -20,10 +20,12 @@ setup(
         "psutil>=5.9",
         "tqdm>=4.60",
     ],
+    entry_points={"console_scripts": ["mindbark = mindbark.cli:main"]},
     extras_require={
         "hub": ["huggingface_hub>=0.23"],
         # the PyTorch reference: conversion of .bin files, parity tests and the benchmark
         "torch": ["torch==2.13.0", "transformers==5.23.0"],
-        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0"],
+        "bench": ["torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7"],
+        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7"],
     },
 )

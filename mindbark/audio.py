@@ -35,6 +35,7 @@ def write_wav(path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
     os.close(fd)
     try:
         sf.write(tmp, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate, subtype=subtype, format="WAV")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 and the rename would keep it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

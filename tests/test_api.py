@@ -42,6 +42,10 @@ def test_stopping_rules(tiny_model, tiny_processor):
     assert len(tokens) == 9 and tokens.max() < 10_000
     audio = semantic_to_waveform(tokens[:0], tiny_model, silent=True)
     assert audio.shape == (0,)
+    inputs = tiny_processor("Hello")
+    forced = generate(tiny_model, inputs["input_ids"], inputs["attention_mask"], None, config_from_kwargs(
+        do_sample=False, semantic_min_eos_p=1e-9, semantic_min_new_tokens=5, semantic_max_new_tokens=9))
+    assert len(forced.semantic[0]) == 5  # EOS forbidden for 5 tokens, then the tiny min_eos_p stops it
 
 
 def test_saved_generation_is_a_reusable_voice(tiny_model, tiny_processor, tmp_path):

@@ -27,6 +27,9 @@ def atomic_directory(dst: Path, overwrite: bool):
     tmp.chmod(0o777 & ~umask)  # mkdtemp's private 0700 would make a shared model cache unreadable to others
     try:
         yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():  # safetensors writes 0600; a shared model cache must stay readable
+                f.chmod(0o666 & ~umask)
         if dst.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
             os.replace(dst, old / "dir")

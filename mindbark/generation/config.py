@@ -39,10 +39,13 @@ class SemanticConfig(Sampling):
     Args:
         min_eos_p: stop once p(end of sequence) reaches this (None: only when EOS is picked).
         max_new_tokens: at most this many semantic tokens (768 is ~15 s of audio).
+        min_new_tokens: EOS is forbidden before this many tokens (transformers' name; the benchmark uses it to
+            force equal work).
     """
 
     min_eos_p: float | None = 0.2
     max_new_tokens: int = 768
+    min_new_tokens: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -52,6 +55,8 @@ class SemanticConfig(Sampling):
         limit = C.CONTEXT_WINDOW - C.MAX_INPUT_SEMANTIC_LENGTH
         if not 1 <= self.max_new_tokens <= limit:
             raise ValueError(f"max_new_tokens must be in [1, {limit}], got {self.max_new_tokens}")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(f"min_new_tokens must be in [0, max_new_tokens], got {self.min_new_tokens}")
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ class GenerationConfig:
 
 _STAGE_KEYS = {  # transformers' argument names -> ours, per stage
     "semantic": {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "min_eos_p": "min_eos_p",
-                 "max_new_tokens": "max_new_tokens"},
+                 "max_new_tokens": "max_new_tokens", "min_new_tokens": "min_new_tokens"},
     "coarse": {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
                "max_coarse_history": "max_history", "sliding_window_len": "window"},
     "fine": {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p"},

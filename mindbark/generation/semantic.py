@@ -58,9 +58,12 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
     for n in range(cfg.max_new_tokens):
         # only real semantic ids and EOS may be sampled; the rest of the output vocabulary is never a target
         relevant = logits.asnumpy()[:, 0, :C.SEMANTIC_VOCAB_SIZE + 1]
+        may_stop = n >= cfg.min_new_tokens
+        if not may_stop:
+            relevant[:, C.SEMANTIC_PAD_TOKEN] = -np.inf
         nxt, probs = pick(relevant, cfg, rng)
         stop = nxt == C.SEMANTIC_PAD_TOKEN
-        if cfg.min_eos_p is not None:
+        if cfg.min_eos_p is not None and may_stop:
             stop |= probs[:, C.SEMANTIC_PAD_TOKEN] >= cfg.min_eos_p
         lengths[running & stop] = n
         running &= ~stop

@@ -1,0 +1,1 @@
+"""mindbark against the PyTorch reference (`transformers`' BarkModel): `python benchmarks/bench_vs_torch.py`."""

@@ -1,0 +1,79 @@
+"""The benchmark job on mindbark, through its public pipeline, in a process of its own.
+
+    python -m benchmarks.run_mindbark JOB.json RESULT.json      (bench_vs_torch.py writes the job)
+"""
+
+import os
+import sys
+import time
+
+from .common import read_job, rss_mb, timed_calls, versions, worker_result, write_result
+
+NAME = "mindbark"
+
+
+def generation_config(sampling: dict):
+    """The job's sampling settings as a mindbark `GenerationConfig`; also says whether EOS could be forbidden."""
+    from mindbark.generation.config import config_from_kwargs
+
+    sem = sampling["semantic"]
+    kwargs = dict(semantic_temperature=sem["temperature"], semantic_min_eos_p=sem["min_eos_p"],
+                  semantic_max_new_tokens=sem["max_new_tokens"], coarse_temperature=sampling["coarse"]["temperature"],
+                  fine_temperature=sampling["fine"]["temperature"])
+    if sem["forbid_eos"]:
+        # not in mindbark yet (either spelling): until then, equal lengths are checked after the run instead
+        for forbid in ({"semantic_min_new_tokens": sem["max_new_tokens"]}, {"semantic_allow_eos": False}):
+            try:
+                return config_from_kwargs(**forbid, **kwargs), True
+            except TypeError:
+                pass
+    return config_from_kwargs(**kwargs), False
+
+
+def main(argv: list) -> int:
+    job, out = read_job(argv)
+    loadavg_start, rss_start = os.getloadavg(), rss_mb()
+    start = time.perf_counter()
+    import mindspore as ms
+    import numpy as np
+    from mindbark import BarkModel, BarkProcessor, set_device
+    from mindbark.pipeline import generate
+    import_s = time.perf_counter() - start
+
+    target = set_device(job["device"])
+    ms.device_context.cpu.op_tuning.threads_num(job["threads"])  # MindSpore 2.10's CPU kernel thread count
+
+    start = time.perf_counter()
+    model = BarkModel.from_pretrained(job["mindbark_dir"], device=job["device"], dtype=job["dtype"])
+    load_s = time.perf_counter() - start
+    rss_loaded = rss_mb()
+
+    inputs = BarkProcessor.from_pretrained(job["mindbark_dir"])([job["text"]] * job["batch"])
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    config, eos_forbidden = generation_config(job["sampling"])
+    rng = np.random.default_rng(job["seed"])
+
+    def run_once() -> dict:
+        result = generate(model, ids, mask, None, config, seed=rng)
+        return {"stages": dict(result.timings), "semantic_lengths": [len(s) for s in result.semantic],
+                "coarse_frames": [int(f.shape[1]) for f in result.fine],
+                "audio_samples": [int(a.shape[-1]) for a in result.audio],
+                "semantic_tokens": np.asarray(result.semantic[0]).tolist()}
+
+    calls = timed_calls(NAME, run_once, job["repeats"])
+    extra = {
+        "versions": versions("mindspore", "numpy"),
+        "threads": {"mindspore.device_context.cpu.op_tuning.threads_num": job["threads"],
+                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+        "device": target, "dtype": job["dtype"], "sample_rate": model.generation_config.sample_rate,
+        "input_ids": [row[m.astype(bool)].tolist() for row, m in zip(ids, mask)],
+        "eos_forbidden": eos_forbidden,
+        "generation_config": repr(config),
+    }
+    write_result(out, worker_result(NAME, job, import_s, load_s, rss_start, rss_loaded, calls, loadavg_start,
+                                    extra))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

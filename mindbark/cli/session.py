@@ -1,0 +1,201 @@
+"""What the one-shot command and the console share: a loaded model, its settings, and speaking one text."""
+
+import itertools
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..api import max_tokens_for
+from ..audio import check_writable, write_wav
+from ..device import set_device
+from ..generation.config import GenerationConfig, config_from_kwargs
+from ..hub import TINY_RANDOM, resolve_model
+from ..models.bark import BarkModel
+from ..pipeline import GenerationResult, generate
+from ..processor import BarkProcessor
+from ..voices import list_voices, load_voice, save_voice
+
+__all__ = ["Numbered", "Settings", "Speaker", "check_device", "check_writable", "duration", "list_voices",
+           "load_voice", "resolve", "save_result_voice", "timing_line", "voice_path", "write_numbered", "write_wav"]
+
+TINY_RANDOM_NOTE = "tiny-random: random weights, the audio is noise"
+STAGES = ("semantic", "coarse", "fine", "codec")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes one generation besides the text; temperatures of 0 mean greedy."""
+
+    voice: str | None = None
+    text_temp: float = 0.7
+    waveform_temp: float = 0.7
+    fine_temp: float = 0.5
+    top_k: int | None = None
+    top_p: float | None = None
+    min_eos_p: float | None = 0.2
+    max_duration: float | None = None
+
+    @classmethod
+    def from_args(cls, args) -> "Settings":
+        return cls(voice=args.voice, text_temp=args.text_temp, waveform_temp=args.waveform_temp,
+                   fine_temp=args.fine_temp, top_k=args.top_k, top_p=args.top_p, min_eos_p=args.min_eos_p,
+                   max_duration=args.max_duration)
+
+    def config(self) -> GenerationConfig:
+        """The per-stage settings; raises ValueError for out-of-range values."""
+        return config_from_kwargs(semantic_temperature=self.text_temp, coarse_temperature=self.waveform_temp,
+                                  fine_temperature=self.fine_temp, top_k=self.top_k, top_p=self.top_p,
+                                  semantic_min_eos_p=self.min_eos_p,
+                                  semantic_max_new_tokens=max_tokens_for(self.max_duration))
+
+    def updated(self, **changes) -> "Settings":
+        new = replace(self, **changes)
+        new.config()  # fail on the command that set a bad value, not on the next generation
+        return new
+
+
+def resolve(model: str, log) -> Path:
+    """The model's directory (converted or downloaded as needed); labels tiny-random."""
+    path = resolve_model(model, log=log)
+    if model == TINY_RANDOM:
+        log(TINY_RANDOM_NOTE)
+    return path
+
+
+def check_device(device: str | None):
+    """Select the backend now, so an unavailable one fails before anything is loaded."""
+    try:
+        set_device(device)
+    except RuntimeError as e:  # set_device's "asked for but unavailable"
+        raise ValueError(str(e)) from None
+
+
+class Speaker:
+    """A loaded model and processor that turn texts into audio.
+
+    Args:
+        path: a model directory from `resolve`.
+        device / dtype: as `BarkModel.from_pretrained`.
+    """
+
+    def __init__(self, path: Path, device: str | None = None, dtype: str = "float32"):
+        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype)
+        self.processor = BarkProcessor.from_pretrained(self.model.path)
+
+    def voice(self, name: str | None):
+        """The checked voice preset for a name or .npz path (None: a random voice)."""
+        return None if name is None else load_voice(name, self.model.path)
+
+    def say(self, text: str, settings: Settings, seed=None, silent: bool = False) -> GenerationResult:
+        """Generate `text` (seed: an int, None, or a numpy Generator to continue)."""
+        inputs = self.processor(text)
+        voice, config = self.voice(settings.voice), settings.config()
+        with interruptible():
+            return generate(self.model, inputs["input_ids"], inputs["attention_mask"], voice, config, seed, silent)
+
+
+# Packages a KeyboardInterrupt must not land in: tqdm holds its write locks across several bytecodes (an exception
+# there leaves a lock taken and the next progress bar waits forever), MindSpore's compiler swallows it (and may
+# leave a half-built graph), and threading holds locks too.
+_UNINTERRUPTIBLE = {"tqdm", "mindspore", "threading"}
+
+
+def _interrupt(signum, frame):
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").partition(".")[0] in _UNINTERRUPTIBLE:
+            signal.setitimer(signal.ITIMER_REAL, 0.01)  # SIGALRM tries again in 10 ms
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interruptible():
+    """Let Ctrl-C cancel a generation cleanly, and give Python its Ctrl-C back afterwards.
+
+    MindSpore puts its own SIGINT handler in place when it runs a graph and leaves it there; that handler answers
+    Ctrl-C by sending the process SIGTERM, which would kill it. Inside this block SIGINT and SIGTERM raise
+    KeyboardInterrupt instead (so a SIGTERM from outside cancels the generation, not the process), deferred until
+    control is back in mindbark's or numpy's code; on the way out the previous handlers are put back.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    for sig in kept:
+        signal.signal(sig, _interrupt)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in kept.items():
+            # getsignal is Python's view: MindSpore's C-level swap of SIGINT does not show, so this undoes it
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def duration(result: GenerationResult) -> float:
+    return len(result.audio[0]) / result.sample_rate
+
+
+def timing_line(timings: dict) -> str:
+    parts = [f"{k} {timings[k]:.2f} s" for k in STAGES if k in timings]
+    return f"{', '.join(parts)}; total {sum(timings.values()):.2f} s"
+
+
+def write(path: Path, result: GenerationResult) -> Path:
+    return write_wav(path, result.audio[0], result.sample_rate)
+
+
+def save_result_voice(path, result: GenerationResult) -> Path:
+    """Save the generation as a voice preset (`.npz` appended when missing)."""
+    voice = result.voice(0)
+    return save_voice(path, voice["semantic_prompt"], voice["coarse_prompt"], voice["fine_prompt"])
+
+
+def voice_path(path) -> Path:
+    """Where `save_voice` writes `path` (it appends .npz when missing)."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+class Numbered:
+    """`out_001.wav`, `out_002.wav`, ... in a directory; never an existing file.
+
+    A name is reserved by creating it exclusively, so two consoles writing to one directory never pick the same.
+    """
+
+    def __init__(self, directory, prefix: str = "out", suffix: str = ".wav"):
+        self.directory, self.prefix, self.suffix = Path(directory), prefix, suffix
+        self.next = 1
+
+    def peek(self) -> Path:
+        return self.directory / f"{self.prefix}_{self._free(self.next):03d}{self.suffix}"
+
+    def reserve(self) -> Path:
+        for n in itertools.count(self.next):
+            path = self.directory / f"{self.prefix}_{n:03d}{self.suffix}"
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                continue
+            self.next = n + 1
+            return path
+
+    def _free(self, start: int) -> int:
+        return next(n for n in itertools.count(start)
+                    if not (self.directory / f"{self.prefix}_{n:03d}{self.suffix}").exists())
+
+
+def write_numbered(numbered: Numbered, result: GenerationResult) -> Path:
+    """Write `result` to the next free numbered file (the reservation is removed if the write fails)."""
+    path = numbered.reserve()
+    try:
+        return write(path, result)
+    except BaseException:
+        if path.exists() and path.stat().st_size == 0:
+            path.unlink()
+        raise
+
