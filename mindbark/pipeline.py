@@ -93,43 +93,65 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
                                  _rng(seed), bar)
 
 
-def semantic_to_audio(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
+def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
                       config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True,
-                      timings: dict | None = None) -> GenerationResult:
-    """Coarse, fine and codec stages for semantic tokens (B, N) with lengths (B,); arguments as `text_to_semantic`."""
+                      timings: dict | None = None) -> list[np.ndarray]:
+    """Coarse and fine stages: one (8, frames) code array per item of semantic tokens (B, N) with lengths (B,).
+
+    Arguments as `text_to_semantic`. Every item's codes equal its unbatched run's (greedy).
+    """
     semantic = np.atleast_2d(np.asarray(semantic, np.int64))
     lengths = np.asarray(lengths, np.int64).reshape(-1)
-    b = semantic.shape[0]
-    voices = _voices(history_prompt, b)
+    voices = _voices(history_prompt, semantic.shape[0])
     rng = _rng(seed)
     timings = {} if timings is None else timings
-    fine_out, frames = [None] * b, np.zeros(b, int)
+    codes = [None] * semantic.shape[0]
     for items in _groups(voices):
         voice = voices[items[0]]
         with _Stage(timings, "coarse", silent) as bar:
             bar.total = int(coarse_lengths(lengths[items]).max())
-            coarse, n = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
-                                        config.coarse, rng, bar)
+            coarse, frames = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
+                                             config.coarse, rng, bar)
         with _Stage(timings, "fine", silent) as bar:
-            fine = generate_fine(model.fine_acoustics, coarse, voice, config.fine, rng, bar)
+            fine = generate_fine(model.fine_acoustics, coarse, frames, voice, config.fine, rng, bar)
         for j, i in enumerate(items):
-            fine_out[i], frames[i] = fine[j], n[j]
-    audio = []
-    with _Stage(timings, "codec", silent):
-        for i in range(b):
-            # decoded one by one at their own lengths: the codec's LSTM would carry padding into the audio
-            codes = Tensor(fine_out[i][None, :, :frames[i]], ms.int32)
-            audio.append(model.codec_model.decode(codes).asnumpy()[0] if frames[i] else np.zeros(0, np.float32))
-    return GenerationResult(audio=audio, semantic=[semantic[i, :lengths[i]] for i in range(b)],
-                            fine=[fine_out[i][:, :frames[i]] for i in range(b)],
+            codes[i] = fine[j]
+    return codes
+
+
+def codes_to_audio(model, codes: np.ndarray, timings: dict | None = None) -> np.ndarray:
+    """One item's waveform (T,) from its codes (8, frames); seconds spent are added to timings["codec"]."""
+    start = time.perf_counter()
+    # items are decoded one by one at their own lengths: the codec's LSTM would carry padding into the audio
+    audio = (model.codec_model.decode(Tensor(codes[None], ms.int32)).asnumpy()[0] if codes.shape[1]
+             else np.zeros(0, np.float32))
+    if timings is not None:
+        timings["codec"] = timings.get("codec", 0.0) + time.perf_counter() - start
+    return audio
+
+
+def semantic_to_audio(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
+                      config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True,
+                      timings: dict | None = None) -> GenerationResult:
+    """Coarse, fine and codec stages for semantic tokens (B, N) with lengths (B,); arguments as `text_to_semantic`."""
+    timings = {} if timings is None else timings
+    lengths = np.asarray(lengths, np.int64).reshape(-1)
+    codes = semantic_to_codes(model, semantic, lengths, history_prompt, config, seed, silent, timings)
+    audio = [codes_to_audio(model, c, timings) for c in codes]
+    semantic = np.atleast_2d(np.asarray(semantic, np.int64))
+    return GenerationResult(audio=audio, semantic=[semantic[i, :n] for i, n in enumerate(lengths)], fine=codes,
                             sample_rate=model.generation_config.sample_rate, timings=timings)
 
 
 def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,
-             config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True) -> GenerationResult:
-    """Text token ids to waveforms through all four stages; arguments as `text_to_semantic`."""
+             config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True,
+             timings: dict | None = None) -> GenerationResult:
+    """Text token ids to waveforms through all four stages; arguments as `text_to_semantic`.
+
+    A batched item's result equals its unbatched run's (greedy): items keep their own lengths in every stage.
+    """
     rng = _rng(seed)
-    timings = {}
+    timings = {} if timings is None else timings
     semantic, lengths = text_to_semantic(model, input_ids, attention_mask, history_prompt, config, rng, silent,
                                          timings)
     return semantic_to_audio(model, semantic, lengths, history_prompt, config, rng, silent, timings)
