@@ -1,8 +1,8 @@
 """Bark's GPT (nanoGPT with split input/output vocabularies) and a static key/value cache.
 
 The causal model serves the semantic and coarse stages. Keys and values are written by absolute position into a
-preallocated cache of `block_size` slots, and attention always spans all slots under a mask, so a decode step has
-one fixed shape and compiles once.
+preallocated cache of `block_size` slots. A decode step attends to all slots under a mask, so it has one fixed
+shape and compiles once; a prefill starts at position 0 and attends to its own keys only.
 """
 
 import itertools
@@ -19,12 +19,25 @@ _NEG = float(np.finfo(np.float32).min)
 _CACHE_IDS = itertools.count()
 
 
-def attend(q, k, v, mask=None):
-    """Scaled dot-product attention in fp32; `mask` (B, 1, Tq, Tk) True where a query may look."""
-    scores = ops.BatchMatMul(transpose_b=True)(q, k).astype(ms.float32) / float(np.sqrt(q.shape[-1]))
-    if mask is not None:
-        scores = ops.select(mask, scores, ops.full_like(scores, _NEG))
-    probs = ops.softmax(scores, axis=-1).astype(v.dtype)
+def attention_bias(mask):
+    """A bool mask (True where a query may look) as the additive bias `attend` takes: 0 or float32's minimum."""
+    return ops.select(mask, ops.zeros(mask.shape, ms.float32), ops.full(mask.shape, _NEG, dtype=ms.float32))
+
+
+def attend(q, k, v, bias=None):
+    """Scaled dot-product attention, softmax in fp32; `bias` (B, 1, Tq, Tk) from `attention_bias`.
+
+    The scale goes on q (Tq x hs values) rather than on the scores (Tq x Tk), and masking is one add: on CPU every
+    elementwise pass over the scores costs as much as a GEMM here.
+    """
+    scores = ops.BatchMatMul(transpose_b=True)(q * float(1 / np.sqrt(q.shape[-1])), k)  # (B, nh, Tq, Tk)
+    if scores.dtype != ms.float32:
+        scores = scores.astype(ms.float32)
+    if bias is not None:
+        scores = scores + bias
+    probs = ops.softmax(scores, axis=-1)
+    if probs.dtype != v.dtype:
+        probs = probs.astype(v.dtype)
     return ops.BatchMatMul()(probs, v)  # (B, nh, Tq, hs)
 
 
@@ -36,15 +49,25 @@ class SelfAttention(nn.Cell):
         self.c_proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype)
         self.k_cache = None
         self.v_cache = None
+        # row writes into a flat (B * nh * L, hs) cache: on CPU ScatterNdUpdate copied the whole cache per step
+        self.write = ops.ScatterUpdate()
 
-    def construct(self, x, mask, cache_idx):
+    def construct(self, x, bias, cache_rows):
         b, t, c = x.shape
-        qkv = self.c_attn(x).reshape(b, t, 3, self.n_head, c // self.n_head).transpose(2, 0, 3, 1, 4)
+        hs = c // self.n_head
+        qkv = self.c_attn(x).reshape(b, t, 3, self.n_head, hs).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, nh, T, hs)
         if self.k_cache is not None:
-            k = ops.scatter_nd_update(self.k_cache, cache_idx, k)  # (B, nh, L, hs)
-            v = ops.scatter_nd_update(self.v_cache, cache_idx, v)
-        y = attend(q, k, v, mask)
+            slots = self.k_cache.shape[0] // (b * self.n_head)
+            k_all = self.write(self.k_cache, cache_rows, k.reshape(-1, hs))
+            v_all = self.write(self.v_cache, cache_rows, v.reshape(-1, hs))
+            if t == 1:  # a decode step reads the cache; a prefill (from position 0) has all its keys at hand
+                k = k_all.reshape(b, self.n_head, slots, hs)
+                v = v_all.reshape(b, self.n_head, slots, hs)
+            else:
+                k = ops.depend(k, k_all)
+                v = ops.depend(v, v_all)
+        y = attend(q, k, v, bias)
         return self.c_proj(y.transpose(0, 2, 1, 3).reshape(b, t, c))
 
 
@@ -70,8 +93,8 @@ class Block(nn.Cell):
         self.ln_2 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
         self.mlp = MLP(cfg, dtype)
 
-    def construct(self, x, mask, cache_idx):
-        x = x + self.attn(self.ln_1(x), mask, cache_idx)
+    def construct(self, x, bias, cache_rows):
+        x = x + self.attn(self.ln_1(x), bias, cache_rows)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -106,7 +129,7 @@ class GPT(nn.Cell):
         """
         if batch_size not in self._caches:
             cfg = self.config
-            shape = (batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
+            shape = (batch_size * cfg.n_head * cfg.block_size, cfg.n_embd // cfg.n_head)  # (B * nh * L, hs)
             tag = f"{next(_CACHE_IDS)}.b{batch_size}"
             self._caches[batch_size] = [
                 (Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{tag}.{i}.k", requires_grad=False),
@@ -125,21 +148,20 @@ class GPT(nn.Cell):
 
         `key_mask` (B, block_size) is True for the cache slots a sequence may attend to (False for padding);
         causality is added from positions. With `out_idx` (a (1,) tensor), only that position's logits (B, 1, V)
-        are computed.
+        are computed. More than one position is a prefill and must start at 0.
         """
         b, t, _ = x.shape
         n_head, slots = self.config.n_head, self.config.block_size
+        keys = slots if t == 1 else t  # the key positions attention reads: the cache, or the prefill's own
         pos = start + ops.arange(t)  # (T,)
         x = x + self.wpe(pos).expand_dims(0)
-        causal = ops.arange(slots).reshape(1, slots) <= pos.reshape(t, 1)  # (T, L)
-        mask = ops.logical_and(causal.reshape(1, 1, t, slots), key_mask.reshape(b, 1, 1, slots))
-        cache_idx = ops.stack([
-            ops.arange(b).reshape(b, 1, 1).broadcast_to((b, n_head, t)),
-            ops.arange(n_head).reshape(1, n_head, 1).broadcast_to((b, n_head, t)),
-            pos.reshape(1, 1, t).broadcast_to((b, n_head, t)),
-        ], axis=-1)  # (B, nh, T, 3): where each new key/value goes
+        causal = ops.arange(keys).reshape(1, keys) <= pos.reshape(t, 1)  # (T, keys)
+        allowed = ops.logical_and(causal.reshape(1, 1, t, keys), key_mask[:, :keys].reshape(b, 1, 1, keys))
+        bias = attention_bias(allowed)  # (B, 1, T, keys)
+        # the flat cache row of each new key/value, in (B, nh, T) order
+        cache_rows = (ops.arange(b * n_head).reshape(b * n_head, 1) * slots + pos.reshape(1, t)).reshape(-1)
         for block in self.h:
-            x = block(x, mask, cache_idx)
+            x = block(x, bias, cache_rows)
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
         return self.lm_head(self.ln_f(x))
@@ -155,5 +177,7 @@ class GPT(nn.Cell):
         """
         if x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
+        if x.shape[1] > 1 and start != 0:
+            raise ValueError(f"a prefill of {x.shape[1]} positions must start at 0, not {start}")
         idx = None if out_idx is None else Tensor([out_idx], ms.int64)
         return self._step(x, Tensor(start, ms.int64), key_mask, idx)
