@@ -27,8 +27,12 @@ class GenerationResult:
 
     def voice(self, i: int = 0) -> dict:
         """Item `i` as a voice preset, to condition later generations (Suno's `output_full`)."""
-        fine = self.fine[i]
-        return {"semantic_prompt": self.semantic[i], "coarse_prompt": fine[:C.N_COARSE_CODEBOOKS], "fine_prompt": fine}
+        return as_voice(self.semantic[i], self.fine[i])
+
+
+def as_voice(semantic: np.ndarray, fine: np.ndarray) -> dict:
+    """One generation's semantic tokens (N,) and codes (8, T) as a voice preset dict."""
+    return {"semantic_prompt": semantic, "coarse_prompt": fine[:C.N_COARSE_CODEBOOKS], "fine_prompt": fine}
 
 
 def _voices(history_prompt, batch: int) -> list:
@@ -64,7 +68,7 @@ class _Stage:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
-def _rng(seed_or_rng) -> np.random.Generator:
+def as_rng(seed_or_rng) -> np.random.Generator:
     return seed_or_rng if isinstance(seed_or_rng, np.random.Generator) else np.random.default_rng(seed_or_rng)
 
 
@@ -90,7 +94,7 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
         bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
         return generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
-                                 _rng(seed), bar)
+                                 as_rng(seed), bar)
 
 
 def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
@@ -103,7 +107,7 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
     semantic = np.atleast_2d(np.asarray(semantic, np.int64))
     lengths = np.asarray(lengths, np.int64).reshape(-1)
     voices = _voices(history_prompt, semantic.shape[0])
-    rng = _rng(seed)
+    rng = as_rng(seed)
     timings = {} if timings is None else timings
     codes = [None] * semantic.shape[0]
     for items in _groups(voices):
@@ -150,7 +154,7 @@ def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = N
 
     A batched item's result equals its unbatched run's (greedy): items keep their own lengths in every stage.
     """
-    rng = _rng(seed)
+    rng = as_rng(seed)
     timings = {} if timings is None else timings
     semantic, lengths = text_to_semantic(model, input_ids, attention_mask, history_prompt, config, rng, silent,
                                          timings)

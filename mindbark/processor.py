@@ -112,6 +112,10 @@ class BarkProcessor:
             input_ids, attention_mask = ms.Tensor(input_ids, ms.int64), ms.Tensor(attention_mask, ms.int64)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "history_prompt": history_prompt}
 
+    def count_tokens(self, text: str) -> int:
+        """Ids the semantic model would read for `text` before truncation (it reads MAX_INPUT_SEMANTIC_LENGTH)."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
     def list_voices(self) -> list[str]:
         """Voice names this processor resolves: the checkpoint's and the shipped presets."""
         return list_voices(self.model_dir)

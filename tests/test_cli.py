@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -68,6 +69,25 @@ def test_oneshot_tiny_random_without_torch(env, tmp_path):
     assert load_voice(str(work / "mine.npz"))["fine_prompt"].shape == (8, 21)
 
 
+def test_long_text_file_streamed_in_chunks(env, tmp_path):
+    story = tmp_path / "story.txt"
+    story.write_text("Hello world. My dog is cute!\n\n[laughs] Hello again, my dog.\n", encoding="utf-8")
+    run = infer("--model", "tiny-random", "--text-file", story, "--out", "long.wav", "--stream", "--chunk-chars", 16,
+                "--silence", 0.1, "--max-duration", 0.3, "--seed", 2, "--silent", "--device", "cpu", env=env,
+                cwd=tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    lines = run.stdout.splitlines()
+    # chunks: "Hello world." "My dog is cute!" "[laughs] Hello" "again," "my dog."
+    assert [ln.split(" after ")[0] for ln in lines[1:6]] == [f"chunk {i}/5" for i in range(1, 6)]
+    assert all(ln.endswith(f"wrote long.part00{i}.wav") for i, ln in enumerate(lines[1:6], 1))
+    assert lines[6] == "wrote long.wav: 1.80 s of audio in 5 chunks at 24000 Hz"
+    joined, _ = sf.read(tmp_path / "long.wav")
+    parts = [sf.read(tmp_path / f"long.part00{i}.wav")[0] for i in range(1, 6)]
+    assert len(joined) == sum(len(p) for p in parts) + 4 * 2400 and all(len(p) == SAMPLES_03 for p in parts)
+    np.testing.assert_allclose(joined[:SAMPLES_03], parts[0], atol=1e-4)
+    np.testing.assert_array_equal(joined[SAMPLES_03:SAMPLES_03 + 2400], 0)
+
+
 def test_errors_from_a_real_process(env, tmp_path):
     bad = infer("--text", "hi", "--top-p", 2, env=env, cwd=tmp_path)
     assert bad.returncode == 2 and one_error(bad.stderr) == "error: argument --top-p: must be in (0, 1], got 2 " \
@@ -115,6 +135,9 @@ BAD = [  # (arguments, standard input, exit status, what the message says)
     (["--text", "hi", "--model", "TINY", "--voice", "nobody"], "", 1, "unknown voice preset 'nobody'"),
     (["--text", "hi", "--model", "TINY", "--voice", "gone.npz"], "", 1, "voice preset file 'gone.npz' does not exist"),
     (["--console", "--text", "hi"], "", 2, "--console reads its texts interactively"),
+    (["--text", "hi", "--silence", "-1"], "", 2, "argument --silence: must be >= 0, got -1"),
+    (["--text", "hi", "--batch-size", "0"], "", 2, "argument --batch-size: must be >= 1, got 0"),
+    (["--text", "hi", "--chunk-chars", "x"], "", 2, "argument --chunk-chars: not an integer: 'x'"),
     (["--text", "hi", "--bogus"], "", 2, "unrecognized arguments: --bogus"),
 ]
 

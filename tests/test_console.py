@@ -39,19 +39,22 @@ def test_console_from_a_pipe(env, tiny_dir, tmp_path):
     wavs = tmp_path / "wavs"
     wavs.mkdir()
     (wavs / "out_002.wav").write_bytes(b"keep")
+    story = tmp_path / "story.txt"
+    story.write_text("Hello world. " * 20 + "\n\nMy dog is cute!\n", encoding="utf-8")  # 260 + 15 characters
     lines = ["nowhere-model", "bark", str(tiny_dir),  # a bad path, an offline model, then a converted checkpoint
              "/bogus", "/voice nobody", "/voice announcer", "", "/temp -1 0", "/temp x 0", "/seed 3",
              "Hello [laughs]", "/temp 0 0", "Hello again", f"/save {tmp_path / 'voice'}", "/voices", "/settings",
-             "/help", "/voice none", "/seed none", "exit", "never said"]
+             "/help", "/voice none", "/seed none", "/file missing.txt", f"/file {story}", "exit", "never said"]
     run = subprocess.run([sys.executable, str(INFER), "--console", "--silent", "--device", "cpu", "--max-duration",
                           "0.3", "--out-dir", str(wavs)], input="\n".join(lines) + "\n", capture_output=True,
                          text=True, env=env, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr
     errors = run.stderr.splitlines()
-    assert [e.split(":")[0] for e in errors] == ["error"] * 7, run.stderr
+    assert [e.split(":")[0] for e in errors] == ["error"] * 8, run.stderr
     for fragment, error in zip(["'nowhere-model' is neither a directory", "HF_HUB_OFFLINE is set",
                                 "unknown command /bogus", "unknown voice preset 'nobody'", "text is empty",
-                                "temperature must be >= 0", "not a number: 'x'"], errors):
+                                "temperature must be >= 0", "not a number: 'x'", "No such file or directory"],
+                               errors):
         assert fragment in error
     out = run.stdout
     assert f"model [1]> {tiny_dir}\nloading {tiny_dir} ...\n" in out  # each line echoed after its prompt
@@ -59,11 +62,15 @@ def test_console_from_a_pipe(env, tiny_dir, tmp_path):
     assert f"> Hello again\nwrote {wavs / 'out_003.wav'}: 0.28 s" in out  # out_002.wav was taken
     assert "voice: announcer" in out and "v2/en_speaker_6" in out and "/seed N" in out
     assert "temperatures text 0.0 wave 0.0 fine 0.5" in out
+    # 260 characters of one paragraph make two chunks of at most 200, the second paragraph a third
+    assert f"> /file {story}\nchunk 1/3 ready\nchunk 2/3 ready\nchunk 3/3 ready\nwrote {wavs / 'out_004.wav'}: " \
+           "1.34 s" in out  # 3 chunks of 0.28 s and 2 silences of 0.25 s
     assert out.rstrip().endswith("> exit\nbye") and "never said" not in out
     for name in ("out_001.wav", "out_003.wav"):
         audio, rate = sf.read(wavs / name)
         assert rate == 24_000 and len(audio) == SAMPLES_03
-    assert (wavs / "out_002.wav").read_bytes() == b"keep" and len(list(wavs.iterdir())) == 3
+    assert len(sf.read(wavs / "out_004.wav")[0]) == 3 * SAMPLES_03 + 2 * 6000
+    assert (wavs / "out_002.wav").read_bytes() == b"keep" and len(list(wavs.iterdir())) == 4
     assert load_voice(str(tmp_path / "voice.npz"))["semantic_prompt"].shape == (14,)
 
 

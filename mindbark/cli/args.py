@@ -51,6 +51,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = _float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _int_at_least(low: int):
     def parse(text: str) -> int:
         try:
@@ -91,11 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_argument_group("text and output")
     what.add_argument("--text", help='what to say; non-verbal cues like [laughs] allowed; "-" reads standard input')
-    what.add_argument("--text-file", metavar="PATH", help="read the text from a UTF-8 file")
+    what.add_argument("--text-file", metavar="PATH", help="read the text from a UTF-8 file (any length: long texts "
+                                                          "are spoken in chunks, joined into one file)")
     what.add_argument("--out", metavar="PATH.wav", help="WAV file to write (default: the next free out_NNN.wav "
                                                         "in --out-dir)")
     what.add_argument("--out-dir", metavar="DIR", default=".", help="where numbered files go (default: .)")
-    what.add_argument("--save-voice", metavar="PATH.npz", help="also save the generation as a reusable voice preset")
+    what.add_argument("--save-voice", metavar="PATH.npz", help="also save the generation (its first chunk, for a long "
+                                                               "text) as a reusable voice preset")
+    what.add_argument("--stream", action="store_true", help="write each chunk to its own file (NAME.partNNN.wav) "
+                                                            "as soon as it is ready, then the joined file")
     what.add_argument("--console", action="store_true", help="interactive console (the default when there is no "
                                                              "--text and standard input is a terminal)")
     what.add_argument("--list-voices", action="store_true", help="print the voice preset names and exit")
@@ -122,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="end speech once p(end) reaches this (default 0.2; none: only when picked)")
     gen.add_argument("--max-duration", type=_positive, metavar="SECONDS",
                      help="at most this much audio (default and cap: about 15 s)")
+    gen.add_argument("--silence", type=_non_negative, default=0.25, metavar="SECONDS",
+                     help="silence between the chunks of a long text (default 0.25)")
+    gen.add_argument("--chunk-chars", type=_positive_int, default=200, metavar="N",
+                     help="a long text is cut into chunks of at most N characters (default 200, ~13 s of speech)")
+    gen.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+                     help="chunks of a long text generated together (default 8; the audio is the same)")
     gen.add_argument("--silent", action="store_true", help="no progress bars")
     return p
 

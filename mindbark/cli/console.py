@@ -7,6 +7,7 @@ line after its prompt, so a transcript reads like a session. A bad line costs on
 import sys
 import textwrap
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,9 @@ LEAVE = {"stop", "exit", "quit", "/stop", "/exit", "/quit"}
 MODELS = {"": DEFAULT_MODEL, "1": DEFAULT_MODEL, "2": "bark"}
 MENU = "model size: 1) bark-small (default)  2) bark (large)  -- or a name or directory; stop to leave"
 HELP = """\
-  TEXT                    say TEXT; non-verbal cues like [laughter], [sighs], [music] or ♪ are allowed
+  TEXT                    say TEXT; non-verbal cues like [laughter], [sighs], [music] or ♪ are allowed;
+                          a long text is spoken in chunks with one voice, joined into one file
+  /file PATH              say the text of a UTF-8 file (any length)
   /voice NAME|PATH.npz    speak with a voice preset (/voice none: a new random voice each time)
   /voices                 list the voice presets
   /seed N                 reproducible from here on (/seed none: random)
@@ -129,7 +132,7 @@ class Console:
         if not text:
             raise ValueError("text is empty: type something to say, /help for commands")
         try:
-            result = self.speaker.say(text, self.settings, self.rng, self.args.silent)
+            result = self.speaker.say(text, self.settings, self.rng, self.args.silent, self._chunk_ready)
             path = S.write_numbered(self.numbered, result)
         except KeyboardInterrupt:
             self.out("cancelled")
@@ -137,10 +140,18 @@ class Console:
         self.last = result
         self.out(f"wrote {path}: {S.duration(result):.2f} s of audio ({S.timing_line(result.timings)})")
 
+    def _chunk_ready(self, chunk):
+        if chunk.total > 1:
+            self.out(f"chunk {chunk.index + 1}/{chunk.total} ready")
+
     def _command(self, name: str = "", rest: str = ""):
         words = rest.split()
         if name == "help":
             self.out(HELP)
+        elif name == "file":
+            if not rest.strip():
+                raise ValueError("usage: /file PATH")
+            self._say(Path(rest.strip()).expanduser().read_text(encoding="utf-8").strip())
         elif name == "voices":
             names = S.list_voices(self.speaker.model.path)
             self.out(textwrap.fill("  ".join(names), width=100))

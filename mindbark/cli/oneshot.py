@@ -42,9 +42,11 @@ def run(args, stdin=None, out=print) -> int:
     if settings.voice is not None:
         S.load_voice(settings.voice, path)  # an unknown voice fails before the model loads
     speaker = S.Speaker(path, args.device, args.dtype)
-    result = speaker.say(text, settings, args.seed, args.silent)
+    parts = S.PartWriter(target, speaker.model.generation_config.sample_rate, out) if args.stream else None
+    result = speaker.say(text, settings, args.seed, args.silent, parts)
     written = S.write_numbered(numbered, result) if numbered else S.write(target, result)
-    out(f"wrote {written}: {S.duration(result):.2f} s of audio at {result.sample_rate} Hz")
+    chunks = f" in {len(result.chunks)} chunks" if len(result.chunks) > 1 else ""
+    out(f"wrote {written}: {S.duration(result):.2f} s of audio{chunks} at {result.sample_rate} Hz")
     out(f"time: {S.timing_line(result.timings)}")
     if args.save_voice is not None:
         out(f"saved voice {S.save_result_voice(args.save_voice, result)}")

@@ -4,6 +4,7 @@ import itertools
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,12 +14,12 @@ from ..audio import check_writable, write_wav
 from ..device import set_device
 from ..generation.config import GenerationConfig, config_from_kwargs
 from ..hub import TINY_RANDOM, resolve_model
+from ..longform import LongFormOptions, LongResult, generate_long
 from ..models.bark import BarkModel
-from ..pipeline import GenerationResult, generate
 from ..processor import BarkProcessor
 from ..voices import list_voices, load_voice, save_voice
 
-__all__ = ["Numbered", "Settings", "Speaker", "check_device", "check_writable", "duration", "list_voices",
+__all__ = ["Numbered", "PartWriter", "Settings", "Speaker", "check_device", "check_writable", "duration", "list_voices",
            "load_voice", "resolve", "save_result_voice", "timing_line", "voice_path", "write_numbered", "write_wav"]
 
 TINY_RANDOM_NOTE = "tiny-random: random weights, the audio is noise"
@@ -37,12 +38,16 @@ class Settings:
     top_p: float | None = None
     min_eos_p: float | None = 0.2
     max_duration: float | None = None
+    silence: float = 0.25
+    batch_size: int = 8
+    chunk_chars: int = 200
 
     @classmethod
     def from_args(cls, args) -> "Settings":
         return cls(voice=args.voice, text_temp=args.text_temp, waveform_temp=args.waveform_temp,
                    fine_temp=args.fine_temp, top_k=args.top_k, top_p=args.top_p, min_eos_p=args.min_eos_p,
-                   max_duration=args.max_duration)
+                   max_duration=args.max_duration, silence=args.silence, batch_size=args.batch_size,
+                   chunk_chars=args.chunk_chars)
 
     def config(self) -> GenerationConfig:
         """The per-stage settings; raises ValueError for out-of-range values."""
@@ -51,9 +56,14 @@ class Settings:
                                   semantic_min_eos_p=self.min_eos_p,
                                   semantic_max_new_tokens=max_tokens_for(self.max_duration))
 
+    def options(self) -> LongFormOptions:
+        """How long texts are batched and joined; raises ValueError for out-of-range values."""
+        return LongFormOptions(max_chars=self.chunk_chars, batch_size=self.batch_size, silence=self.silence)
+
     def updated(self, **changes) -> "Settings":
         new = replace(self, **changes)
         new.config()  # fail on the command that set a bad value, not on the next generation
+        new.options()
         return new
 
 
@@ -89,12 +99,16 @@ class Speaker:
         """The checked voice preset for a name or .npz path (None: a random voice)."""
         return None if name is None else load_voice(name, self.model.path)
 
-    def say(self, text: str, settings: Settings, seed=None, silent: bool = False) -> GenerationResult:
-        """Generate `text` (seed: an int, None, or a numpy Generator to continue)."""
-        inputs = self.processor(text)
-        voice, config = self.voice(settings.voice), settings.config()
+    def say(self, text: str, settings: Settings, seed=None, silent: bool = False, on_chunk=None) -> LongResult:
+        """Generate `text` of any length in chunks, joined into one waveform.
+
+        Args:
+            seed: an int, None, or a numpy Generator to continue.
+            on_chunk: called with each `longform.Chunk` as soon as its audio is ready.
+        """
         with interruptible():
-            return generate(self.model, inputs["input_ids"], inputs["attention_mask"], voice, config, seed, silent)
+            return generate_long(self.model, self.processor, text, self.voice(settings.voice), settings.config(),
+                                 settings.options(), seed, silent, on_chunk)
 
 
 # Packages a KeyboardInterrupt must not land in: tqdm holds its write locks across several bytecodes (an exception
@@ -136,8 +150,8 @@ def interruptible():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
-def duration(result: GenerationResult) -> float:
-    return len(result.audio[0]) / result.sample_rate
+def duration(result: LongResult) -> float:
+    return len(result.audio) / result.sample_rate
 
 
 def timing_line(timings: dict) -> str:
@@ -145,13 +159,27 @@ def timing_line(timings: dict) -> str:
     return f"{', '.join(parts)}; total {sum(timings.values()):.2f} s"
 
 
-def write(path: Path, result: GenerationResult) -> Path:
-    return write_wav(path, result.audio[0], result.sample_rate)
+def write(path: Path, result: LongResult) -> Path:
+    return write_wav(path, result.audio, result.sample_rate)
 
 
-def save_result_voice(path, result: GenerationResult) -> Path:
-    """Save the generation as a voice preset (`.npz` appended when missing)."""
-    voice = result.voice(0)
+class PartWriter:
+    """Writes each chunk as `NAME.partNNN.wav` beside `target` as soon as it is ready, and says so with `out`."""
+
+    def __init__(self, target: Path, sample_rate: int, out):
+        self.target, self.sample_rate, self.out = Path(target), sample_rate, out
+        self.start = time.perf_counter()
+
+    def __call__(self, chunk):
+        path = self.target.with_name(f"{self.target.stem}.part{chunk.index + 1:03d}.wav")
+        write_wav(path, chunk.audio, self.sample_rate)
+        self.out(f"chunk {chunk.index + 1}/{chunk.total} after {time.perf_counter() - self.start:.2f} s: "
+                 f"wrote {path}")
+
+
+def save_result_voice(path, result: LongResult) -> Path:
+    """Save the generation (its first chunk: the voice the others carry) as a voice preset (`.npz` appended)."""
+    voice = result.chunks[0].voice
     return save_voice(path, voice["semantic_prompt"], voice["coarse_prompt"], voice["fine_prompt"])
 
 
@@ -189,7 +217,7 @@ class Numbered:
                     if not (self.directory / f"{self.prefix}_{n:03d}{self.suffix}").exists())
 
 
-def write_numbered(numbered: Numbered, result: GenerationResult) -> Path:
+def write_numbered(numbered: Numbered, result: LongResult) -> Path:
     """Write `result` to the next free numbered file (the reservation is removed if the write fails)."""
     path = numbered.reserve()
     try:
