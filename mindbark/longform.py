@@ -3,7 +3,8 @@
 Bark speaks about 13 s per generation and reads at most 256 text ids, so a long text is split into sentence-sized
 chunks (`split.split_text`). The first chunk runs alone: its audio comes soonest, and without a preset its own
 generation becomes the voice of every later chunk, so an unnamed voice stays the same. The other chunks run in
-batches; a batched chunk's result equals its unbatched run (greedy), so the batch size changes speed only.
+batches; a batched chunk's result equals its unbatched run (greedy), so the batch size changes speed only (when
+sampling, a seed reproduces a run with the same batch size).
 """
 
 import math
@@ -114,9 +115,9 @@ def join(audio: list, sample_rate: int, silence: float) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
 
 
-def generate_long(model, processor, text: str | list[str], history_prompt=None, config: GenerationConfig = GenerationConfig(),
-                  options: LongFormOptions = LongFormOptions(), seed=None, silent: bool = True,
-                  on_chunk=None) -> LongResult:
+def generate_long(model, processor, text: str | list[str], history_prompt=None,
+                  config: GenerationConfig = GenerationConfig(), options: LongFormOptions = LongFormOptions(),
+                  seed=None, silent: bool = True, on_chunk=None) -> LongResult:
     """Speak `text` of any length in one voice; arguments as `stream`.
 
     The audio is the chunks' audio joined with `options.silence` seconds between them. `on_chunk`, if given, is

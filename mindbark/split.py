@@ -17,7 +17,9 @@ _CJK_PUNCT = "。！？；，、：｡．」』）】》"
 _CJK_CHAR = r"\u3040-\u30ff\u3400-\u9fff"
 # Latin ends need a following space so `3.14` and `e.g.x` stay whole; CJK script writes no spaces, so its ends
 # (and `…` right after a CJK character) cut on their own.
-_SENTENCE_END = re.compile(rf"[.!?…]+[{_CLOSERS}]*(?=\s|$)|[。！？；｡．]+[{_CLOSERS}]*|(?<=[{_CJK_CHAR}])…+[{_CLOSERS}]*")
+_SENTENCE_END = re.compile(rf"[.!?…]+[{_CLOSERS}]*(?=\s|$)"
+                           rf"|[。！？；｡．]+[{_CLOSERS}]*"
+                           rf"|(?<=[{_CJK_CHAR}])…+[{_CLOSERS}]*")
 # ASCII clause marks need a following space so `1,000` and `10:30` stay whole.
 _CLAUSE_END = re.compile(r"[,;:]+(?=\s)|[—–，、：；]+")
 _WORD = re.compile(r"\S+")
