@@ -111,19 +111,27 @@ def run_worker(name: str, job: dict, tmp: Path, threads: int) -> dict:
     proc = subprocess.run([sys.executable, "-m", f"benchmarks.run_{name}", str(job_path), str(out_path)],
                           cwd=ROOT, env=env)
     if proc.returncode != 0 or not out_path.is_file():
-        sys.exit(f"bench_vs_torch: the {name} worker failed (exit status {proc.returncode}); its output is above")
+        sys.exit(f"{Path(sys.argv[0]).stem}: the {name} worker failed (exit status {proc.returncode}); "
+                 "its output is above")
     return json.loads(out_path.read_text())
+
+
+def frameworks_missing(prog: str) -> bool:
+    """Say in one line (and return True) if either side's framework is not installed."""
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"{prog}: the PyTorch reference needs {' and '.join(missing)}; install the benchmark extra: "
+              "pip install -e \".[torch]\"", file=sys.stderr)
+        return True
+    if importlib.util.find_spec("mindspore") is None:
+        print(f"{prog}: mindspore is not installed; pip install -e .", file=sys.stderr)
+        return True
+    return False
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
-    if missing:
-        print(f"bench_vs_torch: the PyTorch reference needs {' and '.join(missing)}; install the benchmark extra: "
-              "pip install -e \".[torch]\"", file=sys.stderr)
-        return 2
-    if importlib.util.find_spec("mindspore") is None:
-        print("bench_vs_torch: mindspore is not installed; pip install -e .", file=sys.stderr)
+    if frameworks_missing("bench_vs_torch"):
         return 2
 
     name = Path(args.model).name if Path(args.model).is_dir() else args.model
@@ -132,9 +140,8 @@ def main(argv=None) -> int:
     settings = {"model": name, "text": args.text, "batch": args.batch, "semantic_tokens": args.semantic_tokens,
                 "sample": args.sample, "threads": args.threads, "repeats": args.repeats, "device": args.device,
                 "dtype": args.dtype, "seed": SEED, "sampling": sampling(args)}
-    job = {**{k: settings[k] for k in ("text", "batch", "threads", "repeats", "device", "dtype", "seed",
-                                       "sampling")},
-           "hf_dir": info["hf_dir"], "mindbark_dir": info["mindbark_dir"]}
+    job = {**{k: settings[k] for k in ("threads", "repeats", "device", "dtype", "seed", "sampling")},
+           "texts": [args.text] * args.batch, "hf_dir": info["hf_dir"], "mindbark_dir": info["mindbark_dir"]}
 
     loadavg_before = os.getloadavg()
     started = dt.datetime.now(dt.timezone.utc)

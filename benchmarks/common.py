@@ -74,6 +74,73 @@ def timed_calls(name: str, run_once, repeats: int) -> list:
     return calls
 
 
+def run_job(name: str, job: dict, run, stream=None):
+    """The job's calls: `timed_calls` on its texts as one batch, or `long_runs` when the job is long-form."""
+    if job.get("long"):
+        return long_runs(name, run, job["texts"], stream, job["repeats"])
+    return timed_calls(name, lambda: run(job["texts"]), job["repeats"])
+
+
+def _merge(calls: list, total_s: float, first_audio_s: float) -> dict:
+    """Per-item records of calls made one after another, as one record."""
+    merged = {"total_s": total_s, "first_audio_s": first_audio_s,
+              "stages": {s: sum(c.get("stages", {}).get(s, 0.0) for c in calls) for s in STAGES}}
+    for key in ("semantic_lengths", "coarse_frames", "audio_samples", "semantic_tokens"):
+        merged[key] = [v for c in calls for v in c.get(key, [])]
+    return merged
+
+
+def long_runs(name: str, run, texts: list, stream=None, repeats: int = 0) -> dict:
+    """Several texts (a long text's chunks) spoken three ways, after one warm-up on the first text alone.
+
+    Args:
+        run: (texts) -> a `timed_calls` record for those texts as one batch.
+        stream: (texts, timings) -> an iterator of {"audio_samples", "semantic_tokens"}, one per text as soon as
+            its audio is ready; None where the implementation has no streaming.
+        repeats: runs of each way after its first. The warm-up compiles what batch-1 calls need, so the first
+            batched and streamed runs include what their own batch sizes compile, as a user's first long text would.
+
+    Returns:
+        {"warmup": record, "sequential" (one text at a time), "batched" (all as one batch), "streamed" (if
+        `stream`): lists of records}, each with "total_s", "first_audio_s" (until the first text's audio existed)
+        and "stages".
+    """
+    def timed(mode: str, fn) -> dict:
+        start = time.perf_counter()
+        record = fn(start)
+        log(name, f"{mode}: {record['total_s']:.2f} s, first audio after {record['first_audio_s']:.2f} s")
+        return record
+
+    def together(batch):
+        def call(start):
+            record = run(batch)
+            wall = time.perf_counter() - start
+            return _merge([record], wall, wall)
+        return call
+
+    def one_by_one(start):
+        calls, first = [], None
+        for text in texts:
+            calls.append(run([text]))
+            first = first or time.perf_counter() - start
+        return _merge(calls, time.perf_counter() - start, first)
+
+    def streamed(start):
+        timings, chunks, first = {}, [], None
+        for chunk in stream(texts, timings):
+            chunks.append({key: [value] for key, value in chunk.items()})
+            first = first or time.perf_counter() - start
+        return {**_merge(chunks, time.perf_counter() - start, first), "stages": timings}
+
+    ways = {"sequential": one_by_one, "batched": together(texts)}
+    if stream is not None:
+        ways["streamed"] = streamed
+    runs = {"warmup": timed("warm-up", together(texts[:1]))}
+    for way, fn in ways.items():
+        runs[way] = [timed(f"{way} {i + 1}/{1 + repeats}", fn) for i in range(1 + repeats)]
+    return runs
+
+
 def worker_result(name: str, job: dict, import_s: float, load_s: float, rss_start: float, rss_loaded: float,
                   calls: list, loadavg_start: tuple, extra: dict) -> dict:
     """The record a worker hands back; `report.summarize` turns it into figures."""

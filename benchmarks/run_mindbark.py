@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from .common import read_job, rss_mb, timed_calls, versions, worker_result, write_result
+from .common import read_job, rss_mb, run_job, versions, worker_result, write_result
 
 NAME = "mindbark"
 
@@ -36,7 +36,8 @@ def main(argv: list) -> int:
     start = time.perf_counter()
     import mindspore as ms
     import numpy as np
-    from mindbark import BarkModel, BarkProcessor, set_device
+    from mindbark import BarkModel, BarkProcessor, load_voice, set_device
+    from mindbark.longform import LongFormOptions, stream as stream_chunks
     from mindbark.pipeline import generate
     import_s = time.perf_counter() - start
 
@@ -48,25 +49,34 @@ def main(argv: list) -> int:
     load_s = time.perf_counter() - start
     rss_loaded = rss_mb()
 
-    inputs = BarkProcessor.from_pretrained(job["mindbark_dir"])([job["text"]] * job["batch"])
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    processor = BarkProcessor.from_pretrained(job["mindbark_dir"])
+    inputs = processor(job["texts"])
     config, eos_forbidden = generation_config(job["sampling"])
     rng = np.random.default_rng(job["seed"])
+    voice = load_voice(job["voice"]) if job.get("voice") else None
 
-    def run_once() -> dict:
-        result = generate(model, ids, mask, None, config, seed=rng)
+    def run(texts: list) -> dict:
+        inputs = processor(texts)
+        result = generate(model, inputs["input_ids"], inputs["attention_mask"], voice, config, seed=rng)
         return {"stages": dict(result.timings), "semantic_lengths": [len(s) for s in result.semantic],
                 "coarse_frames": [int(f.shape[1]) for f in result.fine],
                 "audio_samples": [int(a.shape[-1]) for a in result.audio],
-                "semantic_tokens": np.asarray(result.semantic[0]).tolist()}
+                "semantic_tokens": [np.asarray(s).tolist() for s in result.semantic]}
 
-    calls = timed_calls(NAME, run_once, job["repeats"])
+    def stream(texts: list, timings: dict):
+        """Each chunk as `longform.stream` yields it: the texts after the first run as one batch."""
+        options = LongFormOptions(batch_size=len(texts))
+        for chunk in stream_chunks(model, processor, texts, voice, config, options, rng, timings=timings):
+            yield {"audio_samples": int(chunk.audio.shape[-1]),
+                   "semantic_tokens": np.asarray(chunk.voice["semantic_prompt"]).tolist()}
+
+    calls = run_job(NAME, job, run, stream)
     extra = {
         "versions": versions("mindspore", "numpy"),
         "threads": {"mindspore.device_context.cpu.op_tuning.threads_num": job["threads"],
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
         "device": target, "dtype": job["dtype"], "sample_rate": model.generation_config.sample_rate,
-        "input_ids": [row[m.astype(bool)].tolist() for row, m in zip(ids, mask)],
+        "input_ids": [row[m.astype(bool)].tolist() for row, m in zip(inputs["input_ids"], inputs["attention_mask"])],
         "eos_forbidden": eos_forbidden,
         "generation_config": repr(config),
     }

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import read_job, rss_mb, timed_calls, versions, worker_result, write_result
+from .common import read_job, rss_mb, run_job, versions, worker_result, write_result
 
 NAME = "torch"
 _DEVICES = {"cpu": "cpu", "gpu": "cuda", "cuda": "cuda", "ascend": "npu", "npu": "npu"}
@@ -40,6 +40,7 @@ def main(argv: list) -> int:
     job, out = read_job(argv)
     loadavg_start, rss_start = os.getloadavg(), rss_mb()
     start = time.perf_counter()
+    import numpy as np
     import torch
     import transformers
     from transformers import BarkModel, BarkProcessor
@@ -63,8 +64,10 @@ def main(argv: list) -> int:
     has_voices = (hf_dir / "speaker_embeddings_path.json").is_file()
     processor = BarkProcessor.from_pretrained(hf_dir, speaker_embeddings_dict_path=(
         "speaker_embeddings_path.json" if has_voices else None))
-    inputs = processor([job["text"]] * job["batch"], return_tensors="pt")
-    ids, mask = inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
+    voice = None
+    if job.get("voice"):
+        with np.load(job["voice"]) as npz:
+            voice = {k: torch.from_numpy(npz[k]).to(device) for k in npz.files}
 
     gen_path = hf_dir / "generation_config.json"
     gen = json.loads(gen_path.read_text()) if gen_path.is_file() else {}
@@ -75,26 +78,30 @@ def main(argv: list) -> int:
     fine_cfg = BarkFineGenerationConfig(**gen["fine_acoustics_config"])
     codebook_size = gen.get("codebook_size", 1024)
     kw_sem, kw_coarse, kw_fine = stage_kwargs(job["sampling"])
+    inputs = processor(job["texts"], return_tensors="pt")
+    input_ids = [row[m.bool()].tolist() for row, m in zip(inputs["input_ids"], inputs["attention_mask"])]
 
-    def run_once() -> dict:
+    def run(texts: list) -> dict:
+        inputs = processor(texts, return_tensors="pt")
+        ids, mask = inputs["input_ids"].to(device), inputs["attention_mask"].to(device)
         t = {}
         with torch.inference_mode():
             start = time.perf_counter()
             semantic = model.semantic.generate(ids, semantic_generation_config=sem_cfg, attention_mask=mask,
-                                               **kw_sem)  # (B, N), finished rows padded with EOS
+                                               history_prompt=voice, **kw_sem)  # (B, N), finished rows EOS-padded
             sync()
             t["semantic"], start = time.perf_counter() - start, time.perf_counter()
             lengths = (semantic != sem_cfg.semantic_pad_token).sum(1).tolist()
-            tokens = semantic[0, :lengths[0]].tolist()  # coarse generate overwrites EOS in place
+            tokens = [row[:n].tolist() for row, n in zip(semantic, lengths)]  # coarse overwrites EOS in place
             coarse, frames = model.coarse_acoustics.generate(
                 semantic, semantic_generation_config=sem_cfg, coarse_generation_config=coarse_cfg,
-                codebook_size=codebook_size, return_output_lengths=True, **kw_coarse)
+                codebook_size=codebook_size, history_prompt=voice, return_output_lengths=True, **kw_coarse)
             frames = frames // coarse_cfg.n_coarse_codebooks
             sync()
             t["coarse"], start = time.perf_counter() - start, time.perf_counter()
             fine = model.fine_acoustics.generate(
                 coarse, semantic_generation_config=sem_cfg, coarse_generation_config=coarse_cfg,
-                fine_generation_config=fine_cfg, codebook_size=codebook_size, **kw_fine)
+                fine_generation_config=fine_cfg, codebook_size=codebook_size, history_prompt=voice, **kw_fine)
             sync()
             t["fine"], start = time.perf_counter() - start, time.perf_counter()
             audio = model.codec_decode(fine, frames)  # one waveform per item, each at its own length
@@ -103,14 +110,14 @@ def main(argv: list) -> int:
         return {"stages": t, "semantic_lengths": lengths, "coarse_frames": frames.tolist(),
                 "audio_samples": [int(a.shape[-1]) for a in audio], "semantic_tokens": tokens}
 
-    calls = timed_calls(NAME, run_once, job["repeats"])
+    calls = run_job(NAME, job, run)
     extra = {
         "versions": versions("torch", "transformers", "numpy"),
         "threads": {"torch.get_num_threads": torch.get_num_threads(),
                     "torch.get_num_interop_threads": torch.get_num_interop_threads(),
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
         "device": str(device), "dtype": job["dtype"], "sample_rate": int(gen.get("sample_rate", 24_000)),
-        "input_ids": [row[m.bool()].tolist() for row, m in zip(ids.cpu(), mask.cpu())],
+        "input_ids": input_ids,
         "eos_forbidden": job["sampling"]["semantic"]["forbid_eos"],
         "generate_kwargs": {"semantic": kw_sem, "coarse": kw_coarse, "fine": kw_fine},
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_vs_torch, report
+from benchmarks import bench_long, bench_vs_torch, report
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE_KEYS = {"semantic_s", "coarse_s", "fine_s", "codec_s", "total_s", "semantic_tok_per_s", "coarse_tok_per_s",
@@ -17,11 +17,16 @@ STAGE_KEYS = {"semantic_s", "coarse_s", "fine_s", "codec_s", "total_s", "semanti
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench-cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, cache):
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "tiny.json"
     proc = subprocess.run([sys.executable, "benchmarks/bench_vs_torch.py", "--model", "tiny", "--semantic-tokens",
-                           "8", "--repeats", "1", "--threads", "2", "--cache-dir", str(tmp / "cache"),
+                           "8", "--repeats", "1", "--threads", "2", "--cache-dir", str(cache),
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout, out
@@ -84,3 +89,30 @@ def test_missing_torch_is_one_line(monkeypatch, capsys):
     assert bench_vs_torch.main(["--model", "tiny"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install -e ".[torch]"' in err
+
+
+def test_long_form_runs_every_way_with_the_same_work(tmp_path, cache):
+    out = tmp_path / "long.json"
+    proc = subprocess.run([sys.executable, "benchmarks/bench_long.py", "--model", "tiny", "--sentences", "3",
+                           "--semantic-tokens", "8", "--threads", "2", "--cache-dir", str(cache), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    # greedy: every way (one at a time, one batch, streamed; torch and mindbark) spoke every sentence identically
+    assert doc["work"]["equal"], doc["work"]["problems"]
+    assert doc["work"]["audio_samples"] == [3840] * 3
+    assert set(doc["figures"]) == {f"{impl} {way}" for impl, way in bench_long.RUNS}
+    for f in doc["figures"].values():
+        assert f["audio_s"] == pytest.approx(3 * 3840 / 24_000)
+        assert 0 < f["first_audio_s"] <= f["wall_s"] and f["throughput"] > 0
+    assert doc["figures"]["torch sequential"]["vs_torch_sequential"] == 1
+    streamed = doc["results"]["mindbark"]["calls"]["streamed"][0]
+    assert streamed["first_audio_s"] < streamed["total_s"]  # the first sentence came before the rest
+    assert "| time to first audio (s) |" in proc.stdout
+
+
+def test_long_form_arguments_are_checked(capsys):
+    for argv in (["--sentences", "0"], ["--sentences", "99"], ["--voice", "nobody"], ["--repeats", "-1"]):
+        with pytest.raises(SystemExit):
+            bench_long.parse_args(argv)
+    assert "--voice nobody: no such preset" in capsys.readouterr().err
