@@ -4,10 +4,12 @@ MindSpore's own `load_checkpoint` matches names by suffix and casts silently; he
 every shape must agree, and the only cast is the explicit one to the model's dtype.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
 from mindspore import Tensor, nn
+from mindspore.common.dtype import dtype_to_nptype
 
 from .errors import ConversionError
 
@@ -33,16 +35,46 @@ def check_weights(tensors: dict, expected: dict, where: str):
                                   f"the model expects {shape}")
 
 
-def load_weights(cell: nn.Cell, path: Path):
-    """Fill `cell`'s weights from the safetensors file at `path`, cast to each parameter's dtype."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+
+
+def map_safetensors(path: Path) -> dict:
+    """The tensors of a safetensors file as read-only numpy arrays over one memory map of it.
+
+    Nothing is read until a tensor's pages are touched, and those pages are the file's own (shared with the page
+    cache, never copied): a model holds its weights once, and rows it never reads (most of the semantic model's
+    text embedding) cost no memory. The library validates the file; it has no zero-copy reader, so the offsets
+    come from the header it validated (8-byte length, JSON, then the data).
+    """
+    from safetensors import SafetensorError, safe_open
 
     try:
-        tensors = load_file(str(path))
+        with safe_open(str(path), framework="numpy"):
+            pass
+        with open(path, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(header_len))
+        data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len)
     except (SafetensorError, OSError, ValueError) as e:
         raise ConversionError(f"{path}: corrupt or unreadable weights ({e})") from None
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _DTYPES:
+            raise ConversionError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
+        begin, end = info["data_offsets"]
+        tensors[name] = data[begin:end].view(_DTYPES[info["dtype"]]).reshape(info["shape"])
+    return tensors
+
+
+def load_weights(cell: nn.Cell, path: Path):
+    """Point `cell`'s weights at the safetensors file at `path` (memory-mapped), cast where the dtype differs."""
+    tensors = map_safetensors(path)
     check_weights(tensors, weight_shapes(cell), str(path))
     for name, p in cell.parameters_and_names():
         if name in tensors:
-            p.set_data(Tensor(np.ascontiguousarray(tensors[name]), dtype=p.dtype))
+            array = tensors[name]
+            if array.dtype != dtype_to_nptype(p.dtype) or not array.flags.aligned:
+                array = np.ascontiguousarray(array, dtype=dtype_to_nptype(p.dtype))
+            p.set_data(Tensor.from_numpy(array))

@@ -190,7 +190,7 @@ def test_causal_logits_match_suno(suno, model, name):
     with torch.no_grad():
         ref = ref_model(torch.tensor(ids))[0].numpy()  # Suno returns the last position's logits
     gpt.setup_cache(2)
-    out = gpt(gpt.embed(Tensor(ids, ms.int32)), Tensor(0, ms.int64), Tensor(np.ones((2, gpt.config.block_size), bool)))
+    out, _ = gpt(gpt.embed(Tensor(ids, ms.int32)), Tensor(0, ms.int64), Tensor(np.ones((2, gpt.config.block_size), bool)))
     np.testing.assert_allclose(out.asnumpy()[:, -1:], ref, atol=ATOL, rtol=0)
 
 

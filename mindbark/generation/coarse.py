@@ -80,17 +80,17 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
         prompt = np.concatenate([window_sem, np.full((b, 1), C.COARSE_INFER_TOKEN), hist], axis=1)
         n_prompt = prompt.shape[1]
         padded = np.pad(prompt, ((0, 0), (0, prefill - n_prompt)), constant_values=C.COARSE_SEMANTIC_PAD_TOKEN)
-        logits = gpt.forward(gpt.embed(Tensor(padded, ms.int32)), 0, keys, out_idx=n_prompt - 1)
+        logits = gpt.forward(padded, 0, keys, out_idx=n_prompt - 1)
         new = []
         for step in range(min(cfg.window, total - done)):
             book = step % C.N_COARSE_CODEBOOKS  # windows and histories are even: codebooks alternate from 0
             lo = C.SEMANTIC_VOCAB_SIZE + book * C.CODEBOOK_SIZE
-            nxt = pick(logits.asnumpy()[:, 0, lo:lo + C.CODEBOOK_SIZE], cfg, rng)[0] + lo
+            nxt = pick(logits[:, 0, lo:lo + C.CODEBOOK_SIZE], cfg, rng)[0] + lo
             new.append(nxt)
             if progress is not None:
                 progress.update(1)
             if step + 1 < min(cfg.window, total - done):
-                logits = gpt.forward(gpt.embed(Tensor(nxt[:, None], ms.int32)), n_prompt + step, keys)
+                logits = gpt.forward(nxt[:, None], n_prompt + step, keys)
         coarse = np.concatenate([coarse, np.stack(new, axis=1)], axis=1)
         done += len(new)
     flat = coarse[:, len(coarse_hist):]

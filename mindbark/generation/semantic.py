@@ -57,7 +57,7 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
     running = np.ones(b, bool)
     for n in range(cfg.max_new_tokens):
         # only real semantic ids and EOS may be sampled; the rest of the output vocabulary is never a target
-        relevant = logits.asnumpy()[:, 0, :C.SEMANTIC_VOCAB_SIZE + 1]
+        relevant = logits[:, 0, :C.SEMANTIC_VOCAB_SIZE + 1].copy()
         may_stop = n >= cfg.min_new_tokens
         if not may_stop:
             relevant[:, C.SEMANTIC_PAD_TOKEN] = -np.inf
@@ -72,5 +72,5 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
             progress.update(1)
         if not running.any() or n == cfg.max_new_tokens - 1:
             break
-        logits = gpt.forward(gpt.embed(Tensor(nxt[:, None], ms.int32)), pos + n, keys)
+        logits = gpt.forward(nxt[:, None], pos + n, keys)
     return tokens[:, :lengths.max()], lengths

@@ -13,7 +13,7 @@ from ..errors import ConversionError
 from ..device import set_device
 from .codec import EncodecDecoder
 from .fine import FineGPT
-from .gpt import GPT
+from .gpt import GPT, KVCaches
 
 MARKER = "mindbark.json"  # present in every directory mindbark's converter wrote
 FORMAT_VERSION = 1
@@ -25,10 +25,14 @@ class AudioConfig:
 
 
 def build_submodels(cfg: BarkConfig, dtype=ms.float32) -> dict:
-    """The four networks with lazily-initialised (unallocated) weights, keyed by sub-model name."""
+    """The four networks with lazily-initialised (unallocated) weights, keyed by sub-model name.
+
+    The semantic and coarse models share their KV caches: they never run at once.
+    """
+    caches = KVCaches()
     return {
-        "semantic": GPT(cfg.semantic, dtype),
-        "coarse_acoustics": GPT(cfg.coarse_acoustics, dtype),
+        "semantic": GPT(cfg.semantic, dtype, caches),
+        "coarse_acoustics": GPT(cfg.coarse_acoustics, dtype, caches),
         "fine_acoustics": FineGPT(cfg.fine_acoustics, dtype),
         "codec_model": EncodecDecoder(cfg.codec, dtype),
     }

@@ -41,7 +41,7 @@ class FineGPT(nn.Cell):
             x = x + self.wtes[i](codes[:, :, i]) * keep
         x = x + self.wpe(ops.arange(t)).expand_dims(0)
         for block in self.h:
-            x = block(x, None, None)
+            x, _, _ = block(x)
         x = self.ln_f(x)
         given = self.config.n_codes_given
         if self.lm_heads is None:

@@ -1,44 +1,79 @@
-"""Bark's GPT (nanoGPT with split input/output vocabularies) and a static key/value cache.
+"""Bark's GPT (nanoGPT with split input/output vocabularies) and its key/value cache.
 
-The causal model serves the semantic and coarse stages. Keys and values are written by absolute position into a
-preallocated cache of `block_size` slots. A decode step attends to all slots under a mask, so it has one fixed
-shape and compiles once; a prefill starts at position 0 and attends to its own keys only.
+The causal model serves the semantic and coarse stages. A call places T new positions at start..start+T-1; they
+attend to the cached positions before `start` and causally to each other. A prefill from position 0 reads no
+cache. Graph shapes depend on (B, T) only, so decoding compiles once.
+
+The cache lives in host memory and is handed to the graph as inputs, which MindSpore reads without copying; the
+graph returns the new keys and values and the host writes them in place. Writing a cache Parameter inside the
+graph instead made MindSpore snapshot the whole cache on every step that also read it (6 ms per token at batch 1,
+100 ms at batch 8, measured on CPU).
+
+MindSpore's CPU kernels for Transpose, broadcasting binary ops and GeLU keep private buffers of several times
+their output for the life of a compiled graph (measured: 2-4x per op instance), which made every graph hold
+gigabytes. Heads are therefore split and merged with split/concat, biases go through BiasAdd, masks are tiled to
+full shape once per graph, and GELU is written with erf.
 """
-
-import itertools
 
 import mindspore as ms
 import numpy as np
-from mindspore import Parameter, Tensor, nn, ops
+from mindspore import Tensor, nn, ops
 
 from ..config import GPTConfig
 from ..jit import compiled
-from ..layers import Embedding, LayerNorm, Linear
+from ..layers import Embedding, LayerNorm, Linear, gelu
 
-_NEG = float(np.finfo(np.float32).min)
-_CACHE_IDS = itertools.count()
-
-
-def attention_bias(mask):
-    """A bool mask (True where a query may look) as the additive bias `attend` takes: 0 or float32's minimum."""
-    return ops.select(mask, ops.zeros(mask.shape, ms.float32), ops.full(mask.shape, _NEG, dtype=ms.float32))
+_MAX = float(np.finfo(np.float32).max)
 
 
-def attend(q, k, v, bias=None):
-    """Scaled dot-product attention, softmax in fp32; `bias` (B, 1, Tq, Tk) from `attention_bias`.
+def attention_bias(mask, n_head: int):
+    """A bool mask (B, 1, Tq, Tk), True where a query may look, as an additive bias: 0 or float32's minimum,
+    tiled to (B, n_head, Tq, Tk) so adding it to the scores broadcasts nothing."""
+    bias = (mask.astype(ms.float32) - 1.0) * _MAX
+    return ops.tile(bias, (1, n_head, 1, 1))
 
-    The scale goes on q (Tq x hs values) rather than on the scores (Tq x Tk), and masking is one add: on CPU every
-    elementwise pass over the scores costs as much as a GEMM here.
+
+def _scores(q, k):
+    s = ops.BatchMatMul(transpose_b=True)(q, k)  # (B, nh, Tq, Tk)
+    return s if s.dtype == ms.float32 else s.astype(ms.float32)
+
+
+def attend(q, k, v, bias=None, k_past=None, v_past=None, past_bias=None):
+    """Scaled dot-product attention over (B, nh, T, hs) tensors, softmax in fp32.
+
+    With `k_past`/`v_past` (B, nh, L, hs) the queries also see those keys, under `past_bias`; one softmax spans
+    both. The scale goes on q (Tq x hs values) rather than on the scores (Tq x Tk): on CPU every elementwise pass
+    over the scores costs as much as a GEMM here.
     """
-    scores = ops.BatchMatMul(transpose_b=True)(q * float(1 / np.sqrt(q.shape[-1])), k)  # (B, nh, Tq, Tk)
-    if scores.dtype != ms.float32:
-        scores = scores.astype(ms.float32)
+    q = q * float(1 / np.sqrt(q.shape[-1]))
+    scores = _scores(q, k)
     if bias is not None:
         scores = scores + bias
+    if k_past is not None:
+        scores = ops.concat([_scores(q, k_past) + past_bias, scores], axis=-1)
     probs = ops.softmax(scores, axis=-1)
     if probs.dtype != v.dtype:
         probs = probs.astype(v.dtype)
-    return ops.BatchMatMul()(probs, v)  # (B, nh, Tq, hs)
+    if k_past is None:
+        return ops.BatchMatMul()(probs, v)  # (B, nh, Tq, hs)
+    past = k_past.shape[2]
+    return ops.BatchMatMul()(probs[..., :past], v_past) + ops.BatchMatMul()(probs[..., past:], v)
+
+
+def split_heads(x, n: int, head_size: int):
+    """(B, T, n * hs) -> (B, n, T, hs) without a Transpose kernel."""
+    b, t, _ = x.shape
+    if t == 1:
+        return x.reshape(b, n, 1, head_size)
+    return ops.concat(ops.split(x, head_size, axis=2), axis=1).reshape(b, n, t, head_size)
+
+
+def merge_heads(y):
+    """(B, nh, T, hs) -> (B, T, nh * hs) without a Transpose kernel."""
+    b, n, t, hs = y.shape
+    if t == 1:
+        return y.reshape(b, 1, n * hs)
+    return ops.concat(ops.split(y, 1, axis=1), axis=3).reshape(b, t, n * hs)
 
 
 class SelfAttention(nn.Cell):
@@ -47,28 +82,15 @@ class SelfAttention(nn.Cell):
         self.n_head = cfg.n_head
         self.c_attn = Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias, dtype=dtype)
         self.c_proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype)
-        self.k_cache = None
-        self.v_cache = None
-        # row writes into a flat (B * nh * L, hs) cache: on CPU ScatterNdUpdate copied the whole cache per step
-        self.write = ops.ScatterUpdate()
 
-    def construct(self, x, bias, cache_rows):
-        b, t, c = x.shape
-        hs = c // self.n_head
-        qkv = self.c_attn(x).reshape(b, t, 3, self.n_head, hs).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, nh, T, hs)
-        if self.k_cache is not None:
-            slots = self.k_cache.shape[0] // (b * self.n_head)
-            k_all = self.write(self.k_cache, cache_rows, k.reshape(-1, hs))
-            v_all = self.write(self.v_cache, cache_rows, v.reshape(-1, hs))
-            if t == 1:  # a decode step reads the cache; a prefill (from position 0) has all its keys at hand
-                k = k_all.reshape(b, self.n_head, slots, hs)
-                v = v_all.reshape(b, self.n_head, slots, hs)
-            else:
-                k = ops.depend(k, k_all)
-                v = ops.depend(v, v_all)
-        y = attend(q, k, v, bias)
-        return self.c_proj(y.transpose(0, 2, 1, 3).reshape(b, t, c))
+    def construct(self, x, bias=None, past=None, past_bias=None):
+        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each."""
+        n = self.n_head
+        qkv = split_heads(self.c_attn(x), 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
+        q, k, v = qkv[:, :n], qkv[:, n:2 * n], qkv[:, 2 * n:]
+        k_past, v_past = (None, None) if past is None else past
+        y = attend(q, k, v, bias, k_past, v_past, past_bias)
+        return self.c_proj(merge_heads(y)), k, v
 
 
 class MLP(nn.Cell):
@@ -78,7 +100,7 @@ class MLP(nn.Cell):
         self.c_proj = Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype)
 
     def construct(self, x):
-        return self.c_proj(ops.gelu(self.c_fc(x), approximate="none"))
+        return self.c_proj(gelu(self.c_fc(x)))
 
 
 class Block(nn.Cell):
@@ -93,20 +115,64 @@ class Block(nn.Cell):
         self.ln_2 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
         self.mlp = MLP(cfg, dtype)
 
-    def construct(self, x, bias, cache_rows):
-        x = x + self.attn(self.ln_1(x), bias, cache_rows)
-        return x + self.mlp(self.ln_2(x))
+    def construct(self, x, bias=None, past=None, past_bias=None):
+        """Output (B, T, C), and this layer's new keys and values."""
+        y, k, v = self.attn(self.ln_1(x), bias, past, past_bias)
+        x = x + y
+        return x + self.mlp(self.ln_2(x)), k, v
+
+
+_NP_DTYPES = {ms.float32: np.float32, ms.float16: np.float16}
+
+
+class KVCache:
+    """Keys and values of `batch` sequences: one host array (2 * n_layer, B, nh, block_size, hs).
+
+    `inputs` are zero-copy Tensor views of it, layer by layer (keys, values), for the graph to read.
+    """
+
+    def __init__(self, cfg: GPTConfig, batch: int, dtype):
+        if dtype not in _NP_DTYPES:
+            raise ValueError(f"the KV cache has no host dtype for {dtype}; use float32 or float16")
+        hs = cfg.n_embd // cfg.n_head
+        # np.zeros maps untouched pages lazily: memory is spent on the positions a sequence reaches
+        self.data = np.zeros((2 * cfg.n_layer, batch, cfg.n_head, cfg.block_size, hs), _NP_DTYPES[dtype])
+        self.inputs = tuple(Tensor.from_numpy(self.data[i]) for i in range(2 * cfg.n_layer))
+        self.batch = batch
+
+    def write(self, new: np.ndarray, start: int):
+        """Store new keys and values (2 * n_layer, B, nh, T, hs) at positions start..start+T-1."""
+        self.data[:, :, :, start:start + new.shape[3]] = new
+
+
+class KVCaches:
+    """KV caches by layer shape, shared by every GPT built with the same instance.
+
+    The semantic and coarse models never run at once and have the same layer shapes in both Bark sizes, so one
+    cache serves both. Only the last batch size asked for is kept for each shape.
+    """
+
+    def __init__(self):
+        self._caches = {}
+
+    def get(self, cfg: GPTConfig, batch: int, dtype) -> KVCache:
+        key = (cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.block_size, dtype)
+        cache = self._caches.get(key)
+        if cache is None or cache.batch != batch:
+            cache = self._caches[key] = KVCache(cfg, batch, dtype)
+        return cache
 
 
 class GPT(nn.Cell):
-    """Causal Bark GPT with a static KV cache.
+    """Causal Bark GPT with a KV cache.
 
     Args:
         cfg: shapes of the model.
         dtype: parameter and compute dtype (attention softmax runs in fp32).
+        caches: where its KV caches come from; pass one `KVCaches` to models that may share them.
     """
 
-    def __init__(self, cfg: GPTConfig, dtype=ms.float32):
+    def __init__(self, cfg: GPTConfig, dtype=ms.float32, caches: KVCaches | None = None):
         super().__init__()
         self.config = cfg
         self.dtype = dtype
@@ -115,69 +181,79 @@ class GPT(nn.Cell):
         self.h = nn.CellList([Block(cfg, True, dtype) for _ in range(cfg.n_layer)])
         self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype)
-        self.batch_size = 0
-        self._caches = {}
+        self.caches = caches if caches is not None else KVCaches()
+        self.cache = None
         self._step = compiled(self.construct)
 
     def setup_cache(self, batch_size: int):
         """Make the KV cache hold `batch_size` sequences of up to `block_size` positions.
 
-        One cache per batch size is allocated on first use and kept: MindSpore reuses a compiled graph for the
-        same Cell and input shapes, bound to the Parameters it was compiled with, so a batch size must always
-        find the same cache. Slots past a query's position are masked out and every slot up to it was written by
-        the current sequence, so stale entries from an earlier sequence are never read.
+        Only positions before a call's `start` are read, and the current sequence wrote all of them, so stale
+        entries from an earlier sequence (or the other model sharing the cache) are never seen.
         """
-        if batch_size not in self._caches:
-            cfg = self.config
-            shape = (batch_size * cfg.n_head * cfg.block_size, cfg.n_embd // cfg.n_head)  # (B * nh * L, hs)
-            tag = f"{next(_CACHE_IDS)}.b{batch_size}"
-            self._caches[batch_size] = [
-                (Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{tag}.{i}.k", requires_grad=False),
-                 Parameter(ops.zeros(shape, self.dtype), name=f"kv_cache.{tag}.{i}.v", requires_grad=False))
-                for i in range(cfg.n_layer)]
-        for block, (k, v) in zip(self.h, self._caches[batch_size]):
-            block.attn.k_cache, block.attn.v_cache = k, v
-        self.batch_size = batch_size
+        self.cache = self.caches.get(self.config, batch_size, self.dtype)
+
+    @property
+    def batch_size(self) -> int:
+        return 0 if self.cache is None else self.cache.batch
 
     def embed(self, ids: Tensor) -> Tensor:
         """Token embeddings (B, T, C) of input ids (B, T)."""
         return self.wte(ids)
 
-    def construct(self, x, start, key_mask, out_idx=None):
-        """Logits (B, T, V) for embeddings `x` (B, T, C) placed at positions start..start+T-1.
+    def construct(self, x, start, key_mask, out_idx=None, past=None):
+        """Logits (B, T, V) for `x` (ids (B, T) or embeddings (B, T, C)) at positions start..start+T-1, and the
+        new keys and values (2 * n_layer, B, nh, T, hs).
 
-        `key_mask` (B, block_size) is True for the cache slots a sequence may attend to (False for padding);
-        causality is added from positions. With `out_idx` (a (1,) tensor), only that position's logits (B, 1, V)
-        are computed. More than one position is a prefill and must start at 0.
+        `key_mask` (B, block_size) is True for the slots a sequence may attend to (False for padding); causality
+        is added from positions. `past` holds the cache (keys, values per layer) for the positions before `start`;
+        None for a prefill from 0. With `out_idx` (a (1,) tensor), only that position's logits (B, 1, V) are
+        computed.
         """
+        if x.dtype == ms.int32 or x.dtype == ms.int64:
+            x = self.wte(x)
         b, t, _ = x.shape
         n_head, slots = self.config.n_head, self.config.block_size
-        keys = slots if t == 1 else t  # the key positions attention reads: the cache, or the prefill's own
         pos = start + ops.arange(t)  # (T,)
-        x = x + self.wpe(pos).expand_dims(0)
-        causal = ops.arange(keys).reshape(1, keys) <= pos.reshape(t, 1)  # (T, keys)
-        allowed = ops.logical_and(causal.reshape(1, 1, t, keys), key_mask[:, :keys].reshape(b, 1, 1, keys))
-        bias = attention_bias(allowed)  # (B, 1, T, keys)
-        # the flat cache row of each new key/value, in (B, nh, T) order
-        cache_rows = (ops.arange(b * n_head).reshape(b * n_head, 1) * slots + pos.reshape(1, t)).reshape(-1)
-        for block in self.h:
-            x = block(x, bias, cache_rows)
+        x = x + self.wpe(ops.tile(pos.reshape(1, t), (b, 1)))  # positions gathered at (B, T): no broadcast add
+        causal = ops.arange(t).reshape(1, t) <= ops.arange(t).reshape(t, 1)  # (T, T) among the new positions
+        own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
+        bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
+        past_bias = None
+        if past is not None:
+            before = (ops.arange(slots) < start).reshape(1, 1, 1, slots)
+            past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
+            past_bias = attention_bias(ops.tile(past_keys, (1, 1, t, 1)), n_head)  # (B, nh, T, L)
+        new = []
+        for i, block in enumerate(self.h):
+            layer_past = None if past is None else (past[2 * i], past[2 * i + 1])
+            x, k, v = block(x, bias, layer_past, past_bias)
+            new += [k, v]
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
-        return self.lm_head(self.ln_f(x))
+        return self.lm_head(self.ln_f(x)), ops.stack(new)
 
-    def forward(self, x: Tensor, start: int, key_mask: Tensor, out_idx: int | None = None) -> Tensor:
-        """Run the compiled graph; `setup_cache` must have been called for this batch size.
+    def forward(self, x, start: int, key_mask: Tensor, out_idx: int | None = None) -> np.ndarray:
+        """Logits (numpy) for `x` at positions start..; the new keys and values are written to the cache.
+
+        `setup_cache` must have been called for this batch size.
 
         Args:
-            x: input embeddings (B, T, C).
-            start: absolute position of x[:, 0].
+            x: input ids (B, T) (numpy or int Tensor) or embeddings (B, T, C).
+            start: absolute position of x[:, 0]; the cache must hold positions 0..start-1 of these sequences.
             key_mask: (B, block_size) bool, False for padding slots.
             out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
         """
+        if isinstance(x, np.ndarray):
+            x = Tensor(x.astype(np.int32))
         if x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
-        if x.shape[1] > 1 and start != 0:
-            raise ValueError(f"a prefill of {x.shape[1]} positions must start at 0, not {start}")
+        if not 0 <= start <= self.config.block_size - x.shape[1]:
+            raise ValueError(f"positions {start}..{start + x.shape[1] - 1} exceed the context of "
+                             f"{self.config.block_size}")
         idx = None if out_idx is None else Tensor([out_idx], ms.int64)
-        return self._step(x, Tensor(start, ms.int64), key_mask, idx)
+        past = self.cache.inputs if start > 0 else None
+        logits, new = self._step(x, Tensor(start, ms.int64), key_mask, idx, past)
+        logits = logits.asnumpy()  # first: reading `new` first made every decode step 2.5x slower (MindSpore 2.10)
+        self.cache.write(new.asnumpy(), start)
+        return logits
