@@ -14,9 +14,21 @@ from mindspore.common.dtype import dtype_to_nptype
 from .errors import ConversionError
 
 
+def checkpoint_layouts(cell: nn.Cell) -> dict:
+    """{weight name: (shape in checkpoints, function from that array to the parameter's layout)} for the weights a
+    layer keeps in another layout than torch's (`checkpoint_layout` of its Cell)."""
+    out = {}
+    for prefix, sub in cell.cells_and_names():
+        for local, layout in getattr(sub, "checkpoint_layout", {}).items():
+            out[f"{prefix}.{local}" if prefix else local] = layout
+    return out
+
+
 def weight_shapes(cell: nn.Cell) -> dict:
-    """Names and shapes of a Cell's weights (KV caches are created with requires_grad=False and are not weights)."""
-    return {name: tuple(p.shape) for name, p in cell.parameters_and_names() if p.requires_grad}
+    """Names and checkpoint shapes of a Cell's weights."""
+    layouts = checkpoint_layouts(cell)
+    return {name: layouts[name][0] if name in layouts else tuple(p.shape)
+            for name, p in cell.parameters_and_names() if p.requires_grad}
 
 
 def check_weights(tensors: dict, expected: dict, where: str):
@@ -69,12 +81,16 @@ def map_safetensors(path: Path) -> dict:
 
 
 def load_weights(cell: nn.Cell, path: Path):
-    """Point `cell`'s weights at the safetensors file at `path` (memory-mapped), cast where the dtype differs."""
+    """Point `cell`'s weights at the safetensors file at `path` (memory-mapped); weights in another layout or
+    dtype than the file's are converted into memory of their own."""
     tensors = map_safetensors(path)
     check_weights(tensors, weight_shapes(cell), str(path))
+    layouts = checkpoint_layouts(cell)
     for name, p in cell.parameters_and_names():
         if name in tensors:
             array = tensors[name]
-            if array.dtype != dtype_to_nptype(p.dtype) or not array.flags.aligned:
+            if name in layouts:
+                array = layouts[name][1](array)
+            if array.dtype != dtype_to_nptype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
                 array = np.ascontiguousarray(array, dtype=dtype_to_nptype(p.dtype))
             p.set_data(Tensor.from_numpy(array))

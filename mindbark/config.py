@@ -86,6 +86,14 @@ class CodecConfig:
     pad_mode: str = "reflect"
     trim_right_ratio: float = 1.0
 
+    def __post_init__(self):
+        # the decoder streams in chunks, which needs every layer causal (EnCodec 24 kHz, the codec Bark uses)
+        if not self.use_causal_conv or self.trim_right_ratio != 1.0:
+            raise ValueError("only EnCodec's causal configuration is supported (use_causal_conv true, "
+                             f"trim_right_ratio 1.0), got {self.use_causal_conv}, {self.trim_right_ratio}")
+        if self.pad_mode not in ("reflect", "constant"):
+            raise ValueError(f"unsupported codec pad_mode {self.pad_mode!r}: reflect or constant")
+
     @property
     def hop_length(self) -> int:
         return math.prod(self.upsampling_ratios)

@@ -65,59 +65,79 @@ class LayerNorm(nn.Cell):
 
 
 class Conv1d(nn.Cell):
-    """Unpadded 1-D convolution, `weight` (out, in, k) as torch; callers pad explicitly.
+    """Unpadded 1-D convolution over channels-last signals (B, T + (k-1)*d, Cin) -> (B, T, Cout); callers pad.
 
-    Computed as one matmul over stacked shifted copies of the input (im2col): MindSpore's CPU conv kernels ran
-    50-300x slower than that on EnCodec's shapes.
+    One matmul per tap, summed: MindSpore's CPU conv kernels ran 50-300x slower on EnCodec's shapes, and
+    channels-last keeps every matmul in the (rows, in) x (out, in)^T form its CPU GEMM runs fastest. The weight
+    is kept tap-major (k, out, in); checkpoints hold torch's (out, in, k) (`checkpoint_layout`).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dilation: int = 1,
-                 dtype=ms.float32):
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, dilation: int = 1, dtype=ms.float32):
         super().__init__()
-        if stride != 1:
-            raise ValueError("only stride 1 is implemented (all of EnCodec's decoder convolutions)")
-        self.weight = _param((out_ch, in_ch, kernel_size), dtype, "weight")
+        self.weight = _param((kernel_size, out_ch, in_ch), dtype, "weight")
         self.bias = _param((out_ch,), dtype, "bias")
-        self.kernel_size = kernel_size
         self.dilation = dilation
+        self.checkpoint_layout = {"weight": ((out_ch, in_ch, kernel_size), lambda w: w.transpose(2, 0, 1))}
+        self.matmul = ops.MatMul(transpose_b=True)
 
-    def construct(self, x):  # (B, Cin, T + (k-1)*d) -> (B, Cout, T)
-        out_ch, in_ch, k = self.weight.shape
-        t = x.shape[-1] - (k - 1) * self.dilation
-        if k == 1:
-            cols, w = x, self.weight.reshape(out_ch, in_ch)
-        else:
-            cols = ops.concat([x[:, :, j * self.dilation: j * self.dilation + t] for j in range(k)], axis=1)
-            w = self.weight.transpose(0, 2, 1).reshape(out_ch, k * in_ch)  # tap-major, as cols
-        return ops.matmul(w, cols) + self.bias.reshape(1, -1, 1)
+    def construct(self, x):
+        k, out_ch, in_ch = self.weight.shape
+        b = x.shape[0]
+        t = x.shape[1] - (k - 1) * self.dilation
+        y = None
+        # the taps' weights by split: StridedSlice copied them at ~0.2 GB/s on CPU, a full-length one (k == 1) at
+        # 50x a copy's time
+        for j, w in enumerate(ops.split(self.weight, 1, axis=0)):
+            rows = x if k == 1 else x[:, j * self.dilation: j * self.dilation + t]
+            tap = self.matmul(rows.reshape(b * t, in_ch), w.reshape(out_ch, in_ch))
+            y = tap if y is None else y + tap
+        return ops.bias_add(y, self.bias).reshape(b, t, out_ch)
 
 
 class ConvTranspose1d(nn.Cell):
-    """Unpadded transposed 1-D convolution, `weight` (in, out, k) as torch; output length (T-1)*stride + k.
+    """Unpadded transposed 1-D convolution over channels-last signals (B, T, Cin) -> (B, (T-1)*stride + k, Cout).
 
-    One matmul gives every tap's contribution (B, Cout, k, T); taps are then overlap-added a stride apart
-    (MindSpore's CPU transposed conv was ~100x slower).
+    One matmul gives every tap of every input frame (B, T, chunks, stride * Cout); chunk c lands c strides later,
+    so the taps are overlap-added by shifting whole rows. The weight is kept as (chunks * stride * out, in), taps
+    padded to whole strides; checkpoints hold torch's (in, out, k) (`checkpoint_layout`).
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dtype=ms.float32):
         super().__init__()
-        self.weight = _param((in_ch, out_ch, kernel_size), dtype, "weight")
+        self.chunks = -(-kernel_size // stride)
+        self.weight = _param((self.chunks * stride * out_ch, in_ch), dtype, "weight")
         self.bias = _param((out_ch,), dtype, "bias")
         self.stride = stride
+        self.kernel_size = kernel_size
+        self.checkpoint_layout = {"weight": ((in_ch, out_ch, kernel_size), self._layout)}
+        self.matmul = ops.MatMul(transpose_b=True)
 
-    def construct(self, x):  # (B, Cin, T)
-        in_ch, out_ch, k = self.weight.shape
-        b, _, t = x.shape
-        s = self.stride
-        chunks = -(-k // s)
-        w = self.weight
-        if chunks * s != k:  # pad taps to whole strides
-            w = ops.concat([w, ops.zeros((in_ch, out_ch, chunks * s - k), w.dtype)], axis=2)
-        w = w.reshape(in_ch, out_ch * chunks * s).transpose(1, 0)  # (Cout*chunks*s, Cin)
-        z = ops.matmul(w, x).reshape(b, out_ch, chunks, s, t)  # tap c*s + j of input frame t
-        z = z.transpose(0, 1, 2, 4, 3).reshape(b, out_ch, chunks, t * s)  # lands at (t + c) * s + j
-        y = z[:, :, 0]
-        for c in range(1, chunks):  # overlap-add by concatenation: ops.pad is several times slower on CPU
-            y = ops.concat([y[:, :, :c * s], y[:, :, c * s:] + z[:, :, c, :(t - c) * s], z[:, :, c, (t - c) * s:]],
-                           axis=2)
-        return y[:, :, :(t - 1) * s + k] + self.bias.reshape(1, -1, 1)
+    def _layout(self, w: np.ndarray) -> np.ndarray:  # (in, out, k) -> (k', out, in) -> (k' * out, in)
+        in_ch, out_ch, k = w.shape
+        w = np.pad(w, ((0, 0), (0, 0), (0, self.chunks * self.stride - k)))
+        return w.transpose(2, 1, 0).reshape(-1, in_ch)
+
+    def overlap_add(self, x):
+        """The output without bias: (B, T, Cin) -> (B, (T-1)*stride + k, Cout)."""
+        b, t, in_ch = x.shape
+        s, chunks = self.stride, self.chunks
+        out_ch = self.bias.shape[0]
+        z = self.matmul(x.reshape(b * t, in_ch), self.weight).reshape(b, t, chunks, s * out_ch)
+        y = None
+        # split, not z[:, :, c]: that StridedSlice over a middle axis ran ~20x slower than a copy on CPU
+        for c, part in enumerate(ops.split(z, 1, axis=2)):  # chunk c of frame i lands at rows (i + c) * s ...
+            part = part.reshape(b, t * s, out_ch)
+            parts = ([ops.zeros((b, c * s, out_ch), x.dtype)] if c else []) + [part]
+            if c < chunks - 1:
+                parts.append(ops.zeros((b, (chunks - 1 - c) * s, out_ch), x.dtype))
+            part = ops.concat(parts, axis=1) if len(parts) > 1 else part
+            y = part if y is None else y + part
+        n = (t - 1) * s + self.kernel_size
+        return ops.split(y, [n, y.shape[1] - n], axis=1)[0] if n < y.shape[1] else y
+
+    def add_bias(self, y):
+        b, n, out_ch = y.shape
+        return ops.bias_add(y.reshape(b * n, out_ch), self.bias).reshape(b, n, out_ch)
+
+    def construct(self, x):
+        return self.add_bias(self.overlap_add(x))

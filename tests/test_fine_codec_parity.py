@@ -25,7 +25,7 @@ def test_fine_rejects_codebook_zero(tiny_model):
         tiny_model.fine_acoustics.forward(Tensor(np.zeros((1, 4, 8)), ms.int32), 0)
 
 
-@pytest.mark.parametrize("frames", [1, 8, 37, 75])
+@pytest.mark.parametrize("frames", [1, 8, 37, 75, 300])  # 300: three decoder chunks
 def test_codec_decode(tiny_hf, tiny_model, frames):
     codes = np.random.RandomState(frames).randint(0, 1024, (2, 8, frames))
     with torch.no_grad():

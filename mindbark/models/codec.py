@@ -1,10 +1,16 @@
 """The decoder half of EnCodec 24 kHz as Bark uses it: residual-VQ lookup, then the SEANet decoder.
 
 Layer names and indices follow `transformers`' `EncodecModel` (`decoder.layers.N...`) so conversion is a copy once
-weight norm is folded.
+weight norm is folded. Signals run channels-last (B, T, C): every convolution is then a matmul on rows, and no
+Transpose kernel is needed (on CPU those keep twice their output for the life of the graph).
+
+Every layer of the 24 kHz decoder is causal (left-padded convolutions, right-trimmed transposed ones, a forward
+LSTM), so codes are decoded in fixed chunks that carry each layer's state to the next: one compiled graph serves
+every length, memory stays that of one chunk, and the audio equals a one-shot decode.
 """
 
 import mindspore as ms
+import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
 
@@ -12,98 +18,102 @@ from ..config import CodecConfig
 from ..jit import compiled
 from ..layers import Conv1d, ConvTranspose1d
 
+CHUNK = 128  # frames per compiled decoder step: each step costs ~10 ms beyond its frames
 
-def _pad1d(x, left: int, right: int, mode: str):
-    """Pad the time axis by concatenation (ops.pad is several times slower on CPU).
 
-    Reflect padding of a signal shorter than the pad gets zeros first, as EnCodec does.
-    """
-    length = x.shape[-1]
-    extra = max(left, right) - length + 1 if mode == "reflect" and length <= max(left, right) else 0
-    if extra:
-        x = ops.concat([x, ops.zeros(x.shape[:-1] + (extra,), x.dtype)], axis=-1)
-    if mode == "reflect":
-        parts = [ops.flip(x[..., 1:left + 1], (-1,))] if left else []
-        parts += [x] + ([ops.flip(x[..., x.shape[-1] - right - 1:-1], (-1,))] if right else [])
-    else:
-        zeros = [ops.zeros(x.shape[:-1] + (n,), x.dtype) for n in (left, right)]
-        parts = ([zeros[0]] if left else []) + [x] + ([zeros[1]] if right else [])
-    x = ops.concat(parts, axis=-1) if len(parts) > 1 else x
-    return x[..., : x.shape[-1] - extra]
+def _tail(x, n: int):
+    """The last n rows of (B, T, C), by split: a StridedSlice of a long signal ran tens of ms on CPU."""
+    return ops.split(x, [x.shape[1] - n, n], axis=1)[1]
 
 
 class PaddedConv1d(nn.Cell):
-    """EnCodec's conv: causal (left) or centred padding so the output keeps ceil(T / stride) frames."""
+    """EnCodec's causal conv: left-padded by (k - 1) * dilation rows so the output keeps T rows.
 
-    def __init__(self, cfg: CodecConfig, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1,
-                 dilation: int = 1, dtype=ms.float32):
+    The padding is the end of the previous chunk's input (`context`, carried as state) or, at the start of the
+    signal, its reflection (or zeros, per `pad_mode`).
+    """
+
+    def __init__(self, cfg: CodecConfig, in_ch: int, out_ch: int, kernel_size: int, dilation: int = 1,
+                 dtype=ms.float32):
         super().__init__()
-        self.conv = Conv1d(in_ch, out_ch, kernel_size, stride, dilation, dtype)
-        self.causal = cfg.use_causal_conv
-        self.pad_mode = cfg.pad_mode
-        self.kernel = (kernel_size - 1) * dilation + 1
-        self.stride = stride
-        self.padding_total = self.kernel - stride
+        self.conv = Conv1d(in_ch, out_ch, kernel_size, dilation, dtype)
+        self.pad = (kernel_size - 1) * dilation
+        self.reflect = cfg.pad_mode == "reflect"
+        self.state_shape = (self.pad, in_ch)
 
-    def construct(self, x):  # (B, C, T)
-        length = x.shape[-1]
-        n_frames = -(-(length - self.kernel + self.padding_total) // self.stride)
-        extra = n_frames * self.stride + self.kernel - self.padding_total - length
-        if self.causal:
-            left, right = self.padding_total, extra
+    def construct(self, x, context=None, first=None):  # (B, T, C) -> (B, T, Cout), new context
+        if not self.pad:
+            return self.conv(x), None
+        if self.reflect:
+            # a signal no longer than the padding is reflected after zeros are appended, as EnCodec does
+            short = x.shape[1] <= self.pad
+            ext = ops.concat([x, ops.zeros((x.shape[0], self.pad + 1 - x.shape[1], x.shape[2]), x.dtype)], 1) \
+                if short else x
+            start = ops.gather(ext, Tensor(np.arange(self.pad, 0, -1), ms.int32), 1)
         else:
-            right = self.padding_total // 2
-            left, right = self.padding_total - right, right + extra
-        return self.conv(_pad1d(x, left, right, self.pad_mode))
+            start = ops.zeros(context.shape, x.dtype)
+        context = ops.select(ops.tile(first.reshape(1, 1, 1), context.shape), start, context)
+        x = ops.concat([context, x], axis=1)
+        return self.conv(x), _tail(x, self.pad)
 
 
 class PaddedConvTranspose1d(nn.Cell):
-    """EnCodec's upsampling conv: the kernel's overhang is trimmed (all of it on the right when causal)."""
+    """EnCodec's causal upsampling conv: the kernel's overhang past each chunk is carried (`overhang`, no bias)
+    into the next chunk's first rows, and past the signal's end it is trimmed."""
 
     def __init__(self, cfg: CodecConfig, in_ch: int, out_ch: int, kernel_size: int, stride: int, dtype=ms.float32):
         super().__init__()
         self.conv = ConvTranspose1d(in_ch, out_ch, kernel_size, stride, dtype)
-        total = kernel_size - stride
-        right = -int(-total * cfg.trim_right_ratio // 1) if cfg.use_causal_conv else total // 2
-        self.trim_left, self.trim_right = total - right, right
+        self.overhang = kernel_size - stride
+        self.state_shape = (self.overhang, out_ch)
 
-    def construct(self, x):
-        y = self.conv(x)
-        return y[..., self.trim_left: y.shape[-1] - self.trim_right]
+    def construct(self, x, overhang, first=None):  # (B, T, C) -> (B, T * stride, Cout), new overhang
+        y = self.conv.overlap_add(x)  # (B, (T - 1) * stride + k, Cout)
+        n = y.shape[1] - self.overhang
+        y, rest = ops.split(y, [n, self.overhang], axis=1)
+        carried = overhang if n == self.overhang else ops.concat(
+            [overhang, ops.zeros((y.shape[0], n - self.overhang, y.shape[2]), y.dtype)], axis=1)
+        return self.conv.add_bias(y + carried), rest
 
 
 class LSTM(nn.Cell):
-    """Residual LSTM over time on a (B, C, T) signal."""
+    """Residual LSTM over time on a (B, T, C) signal; its state (h and c stacked) carries across chunks."""
 
     def __init__(self, dim: int, num_layers: int):
         super().__init__()
-        self.lstm = nn.LSTM(dim, dim, num_layers)
+        self.lstm = nn.LSTM(dim, dim, num_layers, batch_first=True)
+        self.state_shape = (2, num_layers, dim)  # per batch item: the batch axis goes after num_layers
 
-    def construct(self, x):
-        x = x.transpose(2, 0, 1)  # (T, B, C)
-        return (self.lstm(x)[0] + x).transpose(1, 2, 0)
+    def construct(self, x, state, first=None):
+        y, (h, c) = self.lstm(x, (state[0], state[1]))
+        return y + x, ops.stack([h, c])
 
 
 class ResnetBlock(nn.Cell):
     def __init__(self, cfg: CodecConfig, dim: int, dilation: int, dtype=ms.float32):
         super().__init__()
         hidden = dim // cfg.compress
-        self.block = nn.CellList([
+        self.block = nn.CellList([  # ELU, conv, ELU, conv: the indices are transformers' names
             nn.ELU(),
             PaddedConv1d(cfg, dim, hidden, cfg.residual_kernel_size, dilation=dilation, dtype=dtype),
             nn.ELU(),
             PaddedConv1d(cfg, hidden, dim, 1, dtype=dtype),
         ])
-        self.shortcut = PaddedConv1d(cfg, dim, dim, 1, dtype=dtype) if cfg.use_conv_shortcut else nn.Identity()
+        self.shortcut = PaddedConv1d(cfg, dim, dim, 1, dtype=dtype) if cfg.use_conv_shortcut else None
+        self.state_shape = self.block[1].state_shape
 
-    def construct(self, x):
-        y = x
-        for layer in self.block:
-            y = layer(y)
-        return self.shortcut(x) + y
+    def construct(self, x, context, first):
+        y, context = self.block[1](self.block[0](x), context, first)
+        y, _ = self.block[3](self.block[2](y))
+        return (x if self.shortcut is None else self.shortcut(x)[0]) + y, context
 
 
 class SEANetDecoder(nn.Cell):
+    """EnCodec's SEANet decoder on channels-last signals: (B, T, hidden) -> (B, T * hop_length, channels).
+
+    Every stage but the ELUs carries a state tensor from chunk to chunk (`state_shapes`).
+    """
+
     def __init__(self, cfg: CodecConfig, dtype=ms.float32):
         super().__init__()
         scale = 2 ** len(cfg.upsampling_ratios)
@@ -116,12 +126,19 @@ class SEANetDecoder(nn.Cell):
                        for j in range(cfg.num_residual_layers)]
             scale //= 2
         layers += [nn.ELU(), PaddedConv1d(cfg, cfg.num_filters, cfg.audio_channels, cfg.last_kernel_size, dtype=dtype)]
-        self.layers = nn.CellList(layers)
+        self.layers = nn.CellList(layers)  # names follow transformers' decoder.layers.N
+        self.stateful = tuple(hasattr(layer, "state_shape") for layer in layers)
+        self.state_shapes = [layer.state_shape for layer in layers if hasattr(layer, "state_shape")]
 
-    def construct(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
+    def construct(self, x, states, first):
+        new = ()
+        for i in range(len(self.layers)):
+            if self.stateful[i]:
+                x, state = self.layers[i](x, states[len(new)], first)
+                new = new + (state,)
+            else:
+                x = self.layers[i](x)
+        return x, new
 
 
 class Codebook(nn.Cell):
@@ -143,14 +160,11 @@ class Quantizer(nn.Cell):
         super().__init__()
         self.layers = nn.CellList([QuantizerLevel(cfg, dtype) for _ in range(cfg.num_quantizers)])
 
-    def construct(self, codes):  # (B, n_q, T) -> (B, D, T)
+    def construct(self, codes):  # (B, n_q, T) -> (B, T, D)
         x = ops.gather(self.layers[0].codebook.embed, codes[:, 0], 0)
         for i in range(1, codes.shape[1]):
             x = x + ops.gather(self.layers[i].codebook.embed, codes[:, i], 0)
-        return x.transpose(0, 2, 1)
-
-
-BUCKET = 75  # frames (one second at 75 Hz) per compiled decoder graph length
+        return x
 
 
 class EncodecDecoder(nn.Cell):
@@ -164,25 +178,38 @@ class EncodecDecoder(nn.Cell):
     def __init__(self, cfg: CodecConfig, dtype=ms.float32):
         super().__init__()
         self.config = cfg
+        self.dtype = dtype
         self.quantizer = Quantizer(cfg, dtype)
         self.decoder = SEANetDecoder(cfg, dtype)
         self._step = compiled(self.construct)
 
-    def construct(self, codes):
-        return self.decoder(self.quantizer(codes)).squeeze(1)
+    def initial_states(self, batch: int) -> tuple:
+        """The decoder's state before the first frame: zeros."""
+        shapes = [(s[0], s[1], batch, s[2]) if len(s) == 3 else (batch,) + s for s in self.decoder.state_shapes]
+        return tuple(Tensor(np.zeros(shape, np.float32), self.dtype) for shape in shapes)
+
+    def construct(self, codes, states, first):
+        """Waveforms (B, T * hop_length) of codes (B, n_q, T) that follow the ones `states` came from (or start
+        the signal, when `first`), and the states after them."""
+        y, states = self.decoder(self.quantizer(codes), states, first)
+        return y.reshape(y.shape[0], -1), states
 
     def decode(self, codes: Tensor) -> Tensor:
-        """Waveforms (B, T * hop_length) for int codes (B, n_q, T).
+        """Waveforms (B, T * hop_length) for int codes (B, n_q, T), decoded CHUNK frames at a time.
 
-        Every layer is causal (left-padded convolutions, right-trimmed transposed ones, a forward LSTM), so frames
-        appended at the end change nothing before them: codes are padded up to a multiple of BUCKET frames and
-        the audio trimmed back, and one compiled graph serves every length in a bucket. The exception is a signal
-        shorter than a reflect padding, which EnCodec pads with zeros first; such short codes run unpadded.
+        The last chunk is padded with code 0 and its audio trimmed: nothing depends on later frames. Codes shorter
+        than the first convolution's padding are the exception (EnCodec reflects them after padding with zeros),
+        and decode in one piece.
         """
         b, n_q, t = codes.shape
         if not 1 <= n_q <= self.config.num_quantizers:
             raise ValueError(f"codes have {n_q} codebooks; the codec has {self.config.num_quantizers}")
-        padded = -(-t // BUCKET) * BUCKET
-        if padded != t and t > self.config.kernel_size:
-            codes = ops.concat([codes, ops.zeros((b, n_q, padded - t), codes.dtype)], axis=2)
-        return self._step(codes)[:, :t * self.config.hop_length]
+        codes = codes.asnumpy() if isinstance(codes, Tensor) else np.asarray(codes)
+        size = CHUNK if t > self.config.kernel_size else t
+        codes = np.pad(codes, ((0, 0), (0, 0), (0, -t % size)))
+        states, audio = self.initial_states(b), []
+        for i, start in enumerate(range(0, codes.shape[2], size)):
+            chunk = Tensor(codes[:, :, start:start + size].astype(np.int32))
+            out, states = self._step(chunk, ms.mutable(states), Tensor(i == 0))
+            audio.append(out.asnumpy())
+        return Tensor(np.concatenate(audio, axis=1)[:, :t * self.config.hop_length])

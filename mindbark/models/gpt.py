@@ -252,7 +252,7 @@ class GPT(nn.Cell):
             raise ValueError(f"positions {start}..{start + x.shape[1] - 1} exceed the context of "
                              f"{self.config.block_size}")
         idx = None if out_idx is None else Tensor([out_idx], ms.int64)
-        past = self.cache.inputs if start > 0 else None
+        past = ms.mutable(self.cache.inputs) if start > 0 else None  # mutable: a new cache must not recompile
         logits, new = self._step(x, Tensor(start, ms.int64), key_mask, idx, past)
         logits = logits.asnumpy()  # first: reading `new` first made every decode step 2.5x slower (MindSpore 2.10)
         self.cache.write(new.asnumpy(), start)
