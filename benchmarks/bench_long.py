@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="runs of each way after the first; the figures are from the last run (default 0)")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "ascend"], help="default cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="default float32")
+    p.add_argument("--offload", action=argparse.BooleanOptionalAction, default=True,
+                   help="mindbark keeps only the running stage's weights in memory (default)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help=f"where built and converted weights are kept (default {weights.default_cache()})")
     p.add_argument("--out", type=Path, default=None,
@@ -122,6 +124,7 @@ def markdown(doc: dict) -> str:
     warmup = ", ".join(f"{impl} {t:.2f} s" for impl, t in doc["warmup"].items())
     lines = [f"{s['model']} ({doc['weights']['kind']}), {len(s['texts'])} sentences, {s['semantic_tokens']} semantic "
              f"tokens each, voice {s['voice']}, greedy, {s['dtype']}, {s['threads']} threads, {s['device']}, "
+             f"mindbark offload {'on' if s.get('offload', True) else 'off'}, "
              f"{1 + s['repeats']} run(s) of each way; warm-up (first sentence alone): {warmup}",
              "", "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for label, key, digits in ROWS:
@@ -141,8 +144,10 @@ def main(argv=None) -> int:
     texts = SENTENCES[:args.sentences]
     settings = {"model": name, "texts": texts, "semantic_tokens": args.semantic_tokens, "voice": args.voice,
                 "repeats": args.repeats, "threads": args.threads, "device": args.device, "dtype": args.dtype,
+                "offload": args.offload,
                 "seed": SEED, "sampling": sampling(args)}
-    job = {**{k: settings[k] for k in ("texts", "threads", "repeats", "device", "dtype", "seed", "sampling")},
+    job = {**{k: settings[k] for k in ("texts", "threads", "repeats", "device", "dtype", "offload", "seed",
+                                       "sampling")},
            "long": True, "voice": args.voice_path, "hf_dir": info["hf_dir"], "mindbark_dir": info["mindbark_dir"]}
 
     started = dt.datetime.now(dt.timezone.utc)

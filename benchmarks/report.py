@@ -122,6 +122,7 @@ def markdown(doc: dict) -> str:
              f"{w['semantic_lengths'][0]} semantic tokens → {w['coarse_frames'][0]} coarse frames → "
              f"{doc['results']['torch']['metrics']['audio_s'] / s['batch']:.2f} s of audio per item, "
              f"{'sampling' if s['sample'] else 'greedy'}, {s['threads']} threads, {s['device']} {s['dtype']}, "
+             f"mindbark offload {'on' if s.get('offload', True) else 'off'}, "
              f"cold = first call in a fresh process, warm = median [min–max] of {n_warm}; "
              f"{doc['machine']['cpu']} ({doc['machine']['logical_cores']} cores)", "",
              "| | torch | mindbark | mindbark / torch |", "|---|---:|---:|---:|"]

@@ -45,7 +45,8 @@ def main(argv: list) -> int:
     ms.device_context.cpu.op_tuning.threads_num(job["threads"])  # MindSpore 2.10's CPU kernel thread count
 
     start = time.perf_counter()
-    model = BarkModel.from_pretrained(job["mindbark_dir"], device=job["device"], dtype=job["dtype"])
+    model = BarkModel.from_pretrained(job["mindbark_dir"], device=job["device"], dtype=job["dtype"],
+                                      offload=job.get("offload", True))
     load_s = time.perf_counter() - start
     rss_loaded = rss_mb()
 
@@ -75,7 +76,8 @@ def main(argv: list) -> int:
         "versions": versions("mindspore", "numpy"),
         "threads": {"mindspore.device_context.cpu.op_tuning.threads_num": job["threads"],
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-        "device": target, "dtype": job["dtype"], "sample_rate": model.generation_config.sample_rate,
+        "device": target, "dtype": job["dtype"], "offload": model.offload,
+        "sample_rate": model.generation_config.sample_rate,
         "input_ids": [row[m.astype(bool)].tolist() for row, m in zip(inputs["input_ids"], inputs["attention_mask"])],
         "eos_forbidden": eos_forbidden,
         "generation_config": repr(config),

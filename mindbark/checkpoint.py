@@ -4,7 +4,10 @@ MindSpore's own `load_checkpoint` matches names by suffix and casts silently; he
 every shape must agree, and the only cast is the explicit one to the model's dtype.
 """
 
+import ctypes
+import ctypes.util
 import json
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +53,8 @@ def check_weights(tensors: dict, expected: dict, where: str):
 _DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
 
-def map_safetensors(path: Path) -> dict:
-    """The tensors of a safetensors file as read-only numpy arrays over one memory map of it.
+def map_safetensors(path: Path) -> tuple[dict, np.memmap]:
+    """The tensors of a safetensors file as read-only numpy arrays over one memory map of it, and the map.
 
     Nothing is read until a tensor's pages are touched, and those pages are the file's own (shared with the page
     cache, never copied): a model holds its weights once, and rows it never reads (most of the semantic model's
@@ -77,13 +80,13 @@ def map_safetensors(path: Path) -> dict:
             raise ConversionError(f"{path}: tensor {name} has unsupported dtype {info['dtype']}")
         begin, end = info["data_offsets"]
         tensors[name] = data[begin:end].view(_DTYPES[info["dtype"]]).reshape(info["shape"])
-    return tensors
+    return tensors, data
 
 
-def load_weights(cell: nn.Cell, path: Path):
+def load_weights(cell: nn.Cell, path: Path) -> "MappedWeights":
     """Point `cell`'s weights at the safetensors file at `path` (memory-mapped); weights in another layout or
     dtype than the file's are converted into memory of their own."""
-    tensors = map_safetensors(path)
+    tensors, mapping = map_safetensors(path)
     check_weights(tensors, weight_shapes(cell), str(path))
     layouts = checkpoint_layouts(cell)
     for name, p in cell.parameters_and_names():
@@ -94,3 +97,33 @@ def load_weights(cell: nn.Cell, path: Path):
             if array.dtype != dtype_to_nptype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
                 array = np.ascontiguousarray(array, dtype=dtype_to_nptype(p.dtype))
             p.set_data(Tensor.from_numpy(array))
+    return MappedWeights(mapping)
+
+
+class MappedWeights:
+    """The memory map a sub-model's weights live in."""
+
+    def __init__(self, mapping: np.memmap):
+        self.mapping = mapping
+
+    def release(self):
+        """Hand the pages read so far back to the OS page cache. The weights stay valid: the next read maps them
+        again from the cache (a minor fault, no disk read unless memory pressure evicted them).
+
+        Also returns freed heap to the OS: the finished stage's temporaries are free, but glibc keeps them.
+        """
+        self.mapping._mmap.madvise(mmap.MADV_DONTNEED)
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
+
+
+def _glibc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim  # glibc only
+        return libc
+    except (OSError, AttributeError):  # musl, macOS: nothing to trim
+        return None
+
+
+_LIBC = _glibc()

@@ -51,11 +51,14 @@ def _groups(voices: list) -> list:
     return list(groups.values())
 
 
-class _Stage:
-    """Times a stage and gives it a progress bar (or none when silent)."""
+_SUBMODELS = {"semantic": "semantic", "coarse": "coarse_acoustics", "fine": "fine_acoustics"}
 
-    def __init__(self, timings: dict, name: str, silent: bool):
-        self.timings, self.name, self.silent = timings, name, silent
+
+class _Stage:
+    """Times a stage, gives it a progress bar (or none when silent), and lets its sub-model go when it ends."""
+
+    def __init__(self, model, timings: dict, name: str, silent: bool):
+        self.model, self.timings, self.name, self.silent = model, timings, name, silent
 
     def __enter__(self):
         self.start = time.perf_counter()
@@ -65,6 +68,7 @@ class _Stage:
 
     def __exit__(self, *exc):
         self.bar.close()
+        self.model.release(_SUBMODELS[self.name])
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
@@ -90,7 +94,7 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
     input_ids = np.atleast_2d(np.asarray(input_ids))
     mask = None if attention_mask is None else np.atleast_2d(np.asarray(attention_mask))
     voices = _voices(history_prompt, input_ids.shape[0])
-    with _Stage({} if timings is None else timings, "semantic", silent) as bar:
+    with _Stage(model, {} if timings is None else timings, "semantic", silent) as bar:
         bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
         return generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
@@ -112,11 +116,11 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
     codes = [None] * semantic.shape[0]
     for items in _groups(voices):
         voice = voices[items[0]]
-        with _Stage(timings, "coarse", silent) as bar:
+        with _Stage(model, timings, "coarse", silent) as bar:
             bar.total = int(coarse_lengths(lengths[items]).max())
             coarse, frames = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
                                              config.coarse, rng, bar)
-        with _Stage(timings, "fine", silent) as bar:
+        with _Stage(model, timings, "fine", silent) as bar:
             fine = generate_fine(model.fine_acoustics, coarse, frames, voice, config.fine, rng, bar)
         for j, i in enumerate(items):
             codes[i] = fine[j]
@@ -129,6 +133,7 @@ def codes_to_audio(model, codes: np.ndarray, timings: dict | None = None) -> np.
     # items are decoded one by one at their own lengths: the codec's LSTM would carry padding into the audio
     audio = (model.codec_model.decode(Tensor(codes[None], ms.int32)).asnumpy()[0] if codes.shape[1]
              else np.zeros(0, np.float32))
+    model.release("codec_model")
     if timings is not None:
         timings["codec"] = timings.get("codec", 0.0) + time.perf_counter() - start
     return audio

@@ -73,3 +73,18 @@ def test_forward_without_cache_is_an_error(tiny_model):
     gpt.setup_cache(1)
     with pytest.raises(RuntimeError, match="setup_cache"):
         _run(gpt, np.zeros((2, 1), np.int64), 0, np.ones((2, gpt.config.block_size), bool))
+
+
+@pytest.mark.parametrize("name", ["semantic", "coarse_acoustics"])
+def test_chunked_prefill_then_decode(tiny_hf, tiny_model, name):
+    """A prompt run in cache-reading chunks (the last one padded) gives the reference's logits, and decoding after
+    it still does."""
+    gpt = _sub(tiny_model, name)
+    ids = _ids(gpt.config.input_vocab_size, (2, 21), seed=5)
+    with torch.no_grad():
+        ref = _sub(tiny_hf, name)(input_ids=torch.tensor(ids)).logits.numpy()
+    keys = Tensor(np.ones((2, gpt.config.block_size), bool))
+    gpt.setup_cache(2)
+    last = gpt.prefill(ids[:, :20], keys, chunk=6)  # chunks of 6, 6, 6 and 2 (+4 padding)
+    np.testing.assert_allclose(last, ref[:, 19:20], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(gpt.forward(ids[:, 20:], 20, keys), ref[:, 20:], atol=ATOL, rtol=0)

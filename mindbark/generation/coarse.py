@@ -65,9 +65,6 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
     sem = np.concatenate([np.broadcast_to(sem_hist, (b, len(sem_hist))), sem], axis=1)
     coarse = np.broadcast_to(coarse_hist, (b, len(coarse_hist))).copy()
     max_sem_hist = int(np.floor(cfg.max_history / RATIO))
-    # every window's prefill is padded to one length: one compiled graph, and causal attention makes the tail
-    # padding invisible to the positions before it
-    prefill = C.MAX_INPUT_SEMANTIC_LENGTH + 1 + cfg.max_history
     gpt.setup_cache(b)
     keys = Tensor(np.ones((b, gpt.config.block_size), bool))
     done = 0
@@ -79,8 +76,7 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
         hist = coarse[:, coarse.shape[1] - min(cfg.max_history, coarse.shape[1]):]
         prompt = np.concatenate([window_sem, np.full((b, 1), C.COARSE_INFER_TOKEN), hist], axis=1)
         n_prompt = prompt.shape[1]
-        padded = np.pad(prompt, ((0, 0), (0, prefill - n_prompt)), constant_values=C.COARSE_SEMANTIC_PAD_TOKEN)
-        logits = gpt.forward(padded, 0, keys, out_idx=n_prompt - 1)
+        logits = gpt.prefill(prompt, keys)
         new = []
         for step in range(min(cfg.window, total - done)):
             book = step % C.N_COARSE_CODEBOOKS  # windows and histories are even: codebooks alternate from 0

@@ -51,7 +51,7 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
     x = ops.concat([gpt.embed(Tensor(text, ms.int32)) + gpt.embed(Tensor(history, ms.int32)),
                     gpt.embed(Tensor(infer, ms.int32))], axis=1)  # (B, 257, C)
     pos = x.shape[1]
-    logits = gpt.forward(x, 0, keys, out_idx=pos - 1)
+    logits = gpt.prefill(x, keys)
     tokens = np.full((b, cfg.max_new_tokens), C.SEMANTIC_PAD_TOKEN, np.int64)
     lengths = np.full(b, cfg.max_new_tokens, np.int64)
     running = np.ones(b, bool)

@@ -24,6 +24,7 @@ from ..jit import compiled
 from ..layers import Embedding, LayerNorm, Linear, gelu
 
 _MAX = float(np.finfo(np.float32).max)
+PREFILL_CHUNK = 128  # positions per compiled graph that extends a prompt past its fixed head
 
 
 def attention_bias(mask, n_head: int):
@@ -233,7 +234,8 @@ class GPT(nn.Cell):
             x = ops.gather(x, out_idx, 1)
         return self.lm_head(self.ln_f(x)), ops.stack(new)
 
-    def forward(self, x, start: int, key_mask: Tensor, out_idx: int | None = None) -> np.ndarray:
+    def forward(self, x, start: int, key_mask: Tensor, out_idx: int | None = None,
+                read_cache: bool | None = None) -> np.ndarray:
         """Logits (numpy) for `x` at positions start..; the new keys and values are written to the cache.
 
         `setup_cache` must have been called for this batch size.
@@ -243,17 +245,36 @@ class GPT(nn.Cell):
             start: absolute position of x[:, 0]; the cache must hold positions 0..start-1 of these sequences.
             key_mask: (B, block_size) bool, False for padding slots.
             out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
+            read_cache: attend to the cache (positions before `start`); by default when `start` > 0. Without it
+                the call is a prefill from 0 that sees only its own positions.
         """
         if isinstance(x, np.ndarray):
-            x = Tensor(x.astype(np.int32))
+            x = Tensor(x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x)
         if x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
         if not 0 <= start <= self.config.block_size - x.shape[1]:
             raise ValueError(f"positions {start}..{start + x.shape[1] - 1} exceed the context of "
                              f"{self.config.block_size}")
         idx = None if out_idx is None else Tensor([out_idx], ms.int64)
-        past = ms.mutable(self.cache.inputs) if start > 0 else None  # mutable: a new cache must not recompile
+        read_cache = start > 0 if read_cache is None else read_cache
+        past = ms.mutable(self.cache.inputs) if read_cache else None  # mutable: a new cache must not recompile
         logits, new = self._step(x, Tensor(start, ms.int64), key_mask, idx, past)
         logits = logits.asnumpy()  # first: reading `new` first made every decode step 2.5x slower (MindSpore 2.10)
         self.cache.write(new.asnumpy(), start)
+        return logits
+
+    def prefill(self, x, key_mask: Tensor, chunk: int = PREFILL_CHUNK) -> np.ndarray:
+        """Logits (B, 1, V) of the last position of prompts `x` (ids (B, T) or embeddings (B, T, C)), which
+        fill the cache from position 0.
+
+        The prompt runs in chunks of `chunk` positions that attend to the cache, so one compiled graph serves
+        every prompt length. The last chunk is padded by repeating its last position; padding sits after the
+        prompt, where nothing reads it before a later position overwrites it.
+        """
+        x = x.asnumpy() if isinstance(x, Tensor) else np.asarray(x)
+        t = x.shape[1]
+        x = np.pad(x, [(0, 0), (0, -t % chunk)] + [(0, 0)] * (x.ndim - 2), mode="edge")
+        for start in range(0, t, chunk):
+            logits = self.forward(x[:, start:start + chunk], start, key_mask, out_idx=min(chunk, t - start) - 1,
+                                  read_cache=True)
         return logits
