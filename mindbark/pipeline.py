@@ -133,7 +133,6 @@ def codes_to_audio(model, codes: np.ndarray, timings: dict | None = None) -> np.
     # items are decoded one by one at their own lengths: the codec's LSTM would carry padding into the audio
     audio = (model.codec_model.decode(Tensor(codes[None], ms.int32)).asnumpy()[0] if codes.shape[1]
              else np.zeros(0, np.float32))
-    model.release("codec_model")
     if timings is not None:
         timings["codec"] = timings.get("codec", 0.0) + time.perf_counter() - start
     return audio

@@ -62,7 +62,7 @@ class BarkModel:
     Args:
         config: the sub-model shapes.
         dtype: parameter dtype for all four networks.
-        offload: keep only the running stage's weights in host memory (see `release`).
+        offload: keep only the running GPT stage's weights in host memory (see `release`).
     """
 
     def __init__(self, config: BarkConfig, dtype=ms.float32, offload: bool = True):
@@ -137,8 +137,9 @@ class BarkModel:
                 `suno/bark-small` / `suno/bark`.
             device: "cpu", "gpu" or "ascend"; None reads `MINDBARK_DEVICE` or picks what is available.
             dtype: "float32" (default), "float16" or "bfloat16".
-            offload: keep only the running stage's weights in host memory (default; costs ~1% of a
-                generation's time on CPU and saves the other sub-models' weights, ~1 GB at bark-small).
+            offload: keep only the running GPT stage's weights in host memory (default; costs ~1% of a
+                generation's time on CPU and saves the other sub-models' weights, ~1 GB at bark-small). The
+                codec's ~20 MB stay: mapping them again would cost ~10% of its short decode.
         """
         set_device(device)
         path = Path(path)
