@@ -179,3 +179,17 @@ def test_list_voices(offline, capsys):
     assert main(["--list-voices"]) == 0
     names = capsys.readouterr().out.split()
     assert {"announcer", "v2/en_speaker_6", "v2/zh_speaker_9"} <= set(names)
+
+
+@pytest.mark.parametrize("flag, offload", [([], True), (["--no-offload"], False)])
+def test_offload_flag_reaches_the_model(flag, offload, offline, tiny_dir, capsys, monkeypatch):
+    seen = {}
+
+    def from_pretrained(path, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stopped after the load call")
+
+    monkeypatch.setattr("mindbark.cli.session.BarkModel.from_pretrained", from_pretrained)
+    assert main(["--text", "hi", "--model", str(tiny_dir), "--device", "cpu", *flag]) == 1
+    assert "stopped after the load call" in one_error(capsys.readouterr().err)
+    assert seen["offload"] is offload

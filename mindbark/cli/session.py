@@ -88,11 +88,11 @@ class Speaker:
 
     Args:
         path: a model directory from `resolve`.
-        device / dtype: as `BarkModel.from_pretrained`.
+        device / dtype / offload: as `BarkModel.from_pretrained`.
     """
 
-    def __init__(self, path: Path, device: str | None = None, dtype: str = "float32"):
-        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype)
+    def __init__(self, path: Path, device: str | None = None, dtype: str = "float32", offload: bool = True):
+        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype, offload=offload)
         self.processor = BarkProcessor.from_pretrained(self.model.path)
 
     def voice(self, name: str | None):

@@ -139,7 +139,7 @@ class BarkModel:
             dtype: "float32" (default), "float16" or "bfloat16".
             offload: keep only the running GPT stage's weights in host memory (default; costs ~1% of a
                 generation's time on CPU and saves the other sub-models' weights, ~1 GB at bark-small). The
-                codec's ~20 MB stay: mapping them again would cost ~10% of its short decode.
+                codec's (46 MB) stay: mapping them again would cost ~10% of its short decode.
         """
         set_device(device)
         path = Path(path)
