@@ -67,6 +67,9 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
     max_sem_hist = int(np.floor(cfg.max_history / RATIO))
     gpt.setup_cache(b)
     keys = Tensor(np.ones((b, gpt.config.block_size), bool))
+    # each step samples one codebook's 1024 ids: only those rows of the 12096-row head are computed
+    offsets = [C.SEMANTIC_VOCAB_SIZE + book * C.CODEBOOK_SIZE for book in range(C.N_COARSE_CODEBOOKS)]
+    heads = [gpt.head_rows(lo, lo + C.CODEBOOK_SIZE) for lo in offsets]
     done = 0
     for _ in range(math.ceil(total / cfg.window)):
         idx = len(sem_hist) + int(round(done / RATIO))
@@ -76,17 +79,17 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
         hist = coarse[:, coarse.shape[1] - min(cfg.max_history, coarse.shape[1]):]
         prompt = np.concatenate([window_sem, np.full((b, 1), C.COARSE_INFER_TOKEN), hist], axis=1)
         n_prompt = prompt.shape[1]
-        logits = gpt.prefill(prompt, keys)
+        # windows and histories are even: codebooks alternate from 0
+        logits = gpt.prefill(prompt, keys, head=heads[0])
         new = []
         for step in range(min(cfg.window, total - done)):
-            book = step % C.N_COARSE_CODEBOOKS  # windows and histories are even: codebooks alternate from 0
-            lo = C.SEMANTIC_VOCAB_SIZE + book * C.CODEBOOK_SIZE
-            nxt = pick(logits[:, 0, lo:lo + C.CODEBOOK_SIZE], cfg, rng)[0] + lo
+            nxt = pick(logits[:, 0], cfg, rng)[0] + offsets[step % C.N_COARSE_CODEBOOKS]
             new.append(nxt)
             if progress is not None:
                 progress.update(1)
             if step + 1 < min(cfg.window, total - done):
-                logits = gpt.forward(nxt[:, None], n_prompt + step, keys)
+                logits = gpt.forward(nxt[:, None], n_prompt + step, keys,
+                                     head=heads[(step + 1) % C.N_COARSE_CODEBOOKS])
         coarse = np.concatenate([coarse, np.stack(new, axis=1)], axis=1)
         done += len(new)
     flat = coarse[:, len(coarse_hist):]

@@ -202,14 +202,14 @@ class GPT(nn.Cell):
         """Token embeddings (B, T, C) of input ids (B, T)."""
         return self.wte(ids)
 
-    def construct(self, x, start, key_mask, out_idx=None, past=None):
+    def construct(self, x, start, key_mask, out_idx=None, past=None, head=None):
         """Logits (B, T, V) for `x` (ids (B, T) or embeddings (B, T, C)) at positions start..start+T-1, and the
         new keys and values (2 * n_layer, B, nh, T, hs).
 
         `key_mask` (B, block_size) is True for the slots a sequence may attend to (False for padding); causality
         is added from positions. `past` holds the cache (keys, values per layer) for the positions before `start`;
         None for a prefill from 0. With `out_idx` (a (1,) tensor), only that position's logits (B, 1, V) are
-        computed.
+        computed. With `head` (V', C), rows of the LM head, only those logits (B, T, V') are.
         """
         if x.dtype == ms.int32 or x.dtype == ms.int64:
             x = self.wte(x)
@@ -232,10 +232,13 @@ class GPT(nn.Cell):
             new += [k, v]
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
-        return self.lm_head(self.ln_f(x)), ops.stack(new)
+        x = self.ln_f(x)
+        logits = self.lm_head(x) if head is None else ops.MatMul(transpose_b=True)(
+            x.reshape(-1, x.shape[-1]), head).reshape(x.shape[:-1] + (head.shape[0],))
+        return logits, ops.stack(new)
 
     def forward(self, x, start: int, key_mask: Tensor, out_idx: int | None = None,
-                read_cache: bool | None = None) -> np.ndarray:
+                read_cache: bool | None = None, head: Tensor | None = None) -> np.ndarray:
         """Logits (numpy) for `x` at positions start..; the new keys and values are written to the cache.
 
         `setup_cache` must have been called for this batch size.
@@ -247,6 +250,7 @@ class GPT(nn.Cell):
             out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
             read_cache: attend to the cache (positions before `start`); by default when `start` > 0. Without it
                 the call is a prefill from 0 that sees only its own positions.
+            head: rows of the LM head (from `head_rows`) to compute logits for, instead of the whole vocabulary.
         """
         if isinstance(x, np.ndarray):
             x = Tensor(x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x)
@@ -258,23 +262,28 @@ class GPT(nn.Cell):
         idx = None if out_idx is None else Tensor([out_idx], ms.int64)
         read_cache = start > 0 if read_cache is None else read_cache
         past = ms.mutable(self.cache.inputs) if read_cache else None  # mutable: a new cache must not recompile
-        logits, new = self._step(x, Tensor(start, ms.int64), key_mask, idx, past)
+        logits, new = self._step(x, Tensor(start, ms.int64), key_mask, idx, past, head)
         logits = logits.asnumpy()  # first: reading `new` first made every decode step 2.5x slower (MindSpore 2.10)
         self.cache.write(new.asnumpy(), start)
         return logits
 
-    def prefill(self, x, key_mask: Tensor, chunk: int = PREFILL_CHUNK) -> np.ndarray:
+    def head_rows(self, lo: int, hi: int) -> Tensor:
+        """Rows lo..hi-1 of the LM head (V', C), for `forward`'s `head`: a stage that samples from a slice of the
+        vocabulary need not read the rest of the head on every step."""
+        return Tensor(self.lm_head.weight.asnumpy()[lo:hi].copy())
+
+    def prefill(self, x, key_mask: Tensor, chunk: int = PREFILL_CHUNK, head: Tensor | None = None) -> np.ndarray:
         """Logits (B, 1, V) of the last position of prompts `x` (ids (B, T) or embeddings (B, T, C)), which
         fill the cache from position 0.
 
         The prompt runs in chunks of `chunk` positions that attend to the cache, so one compiled graph serves
         every prompt length. The last chunk is padded by repeating its last position; padding sits after the
-        prompt, where nothing reads it before a later position overwrites it.
+        prompt, where nothing reads it before a later position overwrites it. `head` as in `forward`.
         """
         x = x.asnumpy() if isinstance(x, Tensor) else np.asarray(x)
         t = x.shape[1]
         x = np.pad(x, [(0, 0), (0, -t % chunk)] + [(0, 0)] * (x.ndim - 2), mode="edge")
         for start in range(0, t, chunk):
             logits = self.forward(x[:, start:start + chunk], start, key_mask, out_idx=min(chunk, t - start) - 1,
-                                  read_cache=True)
+                                  read_cache=True, head=head)
         return logits
