@@ -4,8 +4,6 @@ MindSpore's own `load_checkpoint` matches names by suffix and casts silently; he
 every shape must agree, and the only cast is the explicit one to the model's dtype.
 """
 
-import ctypes
-import ctypes.util
 import json
 import mmap
 from pathlib import Path
@@ -15,6 +13,7 @@ from mindspore import Tensor, nn
 from mindspore.common.dtype import dtype_to_nptype
 
 from .errors import ConversionError
+from .memory import trim_heap
 
 
 def checkpoint_layouts(cell: nn.Cell) -> dict:
@@ -113,17 +112,5 @@ class MappedWeights:
         Also returns freed heap to the OS: the finished stage's temporaries are free, but glibc keeps them.
         """
         self.mapping._mmap.madvise(mmap.MADV_DONTNEED)
-        if _LIBC is not None:
-            _LIBC.malloc_trim(0)
+        trim_heap()
 
-
-def _glibc():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim  # glibc only
-        return libc
-    except (OSError, AttributeError):  # musl, macOS: nothing to trim
-        return None
-
-
-_LIBC = _glibc()
