@@ -6,7 +6,7 @@ positions), and decodes from there with the KV cache.
 
 import mindspore as ms
 import numpy as np
-from mindspore import Tensor, ops
+from mindspore import Tensor
 
 from .. import constants as C
 from ..models.gpt import GPT
@@ -47,11 +47,12 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
     b = text.shape[0]
     gpt.setup_cache(b)
     keys = Tensor(np.ones((b, gpt.config.block_size), bool))
-    infer = np.full((b, 1), C.SEMANTIC_INFER_TOKEN, np.int64)
-    x = ops.concat([gpt.embed(Tensor(text, ms.int32)) + gpt.embed(Tensor(history, ms.int32)),
-                    gpt.embed(Tensor(infer, ms.int32))], axis=1)  # (B, 257, C)
-    pos = x.shape[1]
-    logits = gpt.prefill(x, keys)
+    x = gpt.embed(Tensor(text, ms.int32)) + gpt.embed(Tensor(history, ms.int32))  # (B, 256, C)
+    gpt.prefill(x, keys)
+    # the infer token goes through the decode step's graph: as the 257th prompt position it would cost a whole
+    # padded prefill chunk
+    pos = x.shape[1] + 1
+    logits = gpt.forward(np.full((b, 1), C.SEMANTIC_INFER_TOKEN), pos - 1, keys)
     tokens = np.full((b, cfg.max_new_tokens), C.SEMANTIC_PAD_TOKEN, np.int64)
     lengths = np.full(b, cfg.max_new_tokens, np.int64)
     running = np.ones(b, bool)
