@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"how many of the built-in sentences (1..{len(SENTENCES)}, default all)")
     p.add_argument("--semantic-tokens", type=int, default=64, metavar="N",
                    help="exactly N semantic tokens per sentence (end of sequence suppressed) so every run does "
-                        "equal work (default 64, about 3 s of audio each)")
+                        "equal work (default 64, about 1.3 s of audio each)")
     p.add_argument("--voice", default="en_speaker_6",
                    help="a preset shipped in mindbark/presets, or an .npz path, used by every sentence on both "
                         "sides; 'none' for none (default en_speaker_6)")
