@@ -51,8 +51,8 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
     gpt.prefill(x, keys)
     # the infer token goes through the decode step's graph: as the 257th prompt position it would cost a whole
     # padded prefill chunk
-    pos = x.shape[1] + 1
-    logits = gpt.forward(np.full((b, 1), C.SEMANTIC_INFER_TOKEN), pos - 1, keys)
+    logits = gpt.forward(np.full((b, 1), C.SEMANTIC_INFER_TOKEN), x.shape[1], keys)
+    pos = x.shape[1] + 1  # the first new token's position
     tokens = np.full((b, cfg.max_new_tokens), C.SEMANTIC_PAD_TOKEN, np.int64)
     lengths = np.full(b, cfg.max_new_tokens, np.int64)
     running = np.ones(b, bool)
