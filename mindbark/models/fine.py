@@ -5,7 +5,7 @@ from mindspore import Tensor, nn, ops
 
 from ..config import GPTConfig
 from ..jit import compiled
-from ..layers import Embedding, LayerNorm, Linear
+from ..layers import Embedding, LayerNorm, Linear, linear
 from .gpt import Block
 
 
@@ -52,7 +52,7 @@ class FineGPT(nn.Cell):
         else:
             heads = ops.stack([head.weight for head in self.lm_heads])
         w = ops.gather(heads, codebook_idx - given, 0)  # (V, C)
-        return ops.MatMul(transpose_b=True)(x.reshape(b * t, -1), w).reshape(b, t, -1)
+        return linear(x, w)
 
     def forward(self, codes: Tensor, codebook_idx: int) -> Tensor:
         """Run the compiled graph for one codebook index (n_codes_given <= idx < n_codes_total)."""

@@ -22,7 +22,7 @@ from mindspore import Tensor, nn, ops
 
 from ..config import GPTConfig
 from ..jit import compiled
-from ..layers import Embedding, LayerNorm, Linear, gelu
+from ..layers import Embedding, LayerNorm, Linear, gelu, linear
 from ..memory import zero_pages
 
 _MAX = float(np.finfo(np.float32).max)
@@ -236,10 +236,10 @@ class GPT(nn.Cell):
         own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
         bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
         past_bias = None
-        if past is not None and past_keys is None:
-            before = (ops.arange(slots) < start).reshape(1, 1, 1, slots)
-            past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
         if past is not None:
+            if past_keys is None:  # the whole cache
+                before = (ops.arange(slots) < start).reshape(1, 1, 1, slots)
+                past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
             past_keys = past_keys.reshape(b, 1, 1, -1)
             past_bias = attention_bias(ops.tile(past_keys, (1, 1, t, 1)), n_head)  # (B, nh, T, L)
         new = []
@@ -250,9 +250,7 @@ class GPT(nn.Cell):
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
         x = self.ln_f(x)
-        logits = self.lm_head(x) if head is None else ops.MatMul(transpose_b=True)(
-            x.reshape(-1, x.shape[-1]), head).reshape(x.shape[:-1] + (head.shape[0],))
-        return logits, ops.stack(new)
+        return (self.lm_head(x) if head is None else linear(x, head)), ops.stack(new)
 
     def _prefill_chunk(self):
         """`construct` over a past of any length, as a function of this model's own: MindSpore keeps dynamic-shape
