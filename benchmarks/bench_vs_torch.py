@@ -47,6 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--offload", action=argparse.BooleanOptionalAction, default=True,
                    help="mindbark keeps only the running stage's weights in memory (its default; --no-offload keeps "
                         "all four, as torch does)")
+    p.add_argument("--graph-cache", default="reuse", choices=["reuse", "fresh", "off"],
+                   help="mindbark's saved compiled graphs: reuse the ones an earlier run saved (its default; the "
+                        "first run on a machine compiles and saves them), fresh: an empty cache, so the cold call "
+                        "compiles everything as a first run ever does, off: compile in memory only")
     p.add_argument("--sample", action="store_true",
                    help="Suno's sampling (temperatures 0.7 / 0.7 / 0.5) instead of greedy decoding")
     p.add_argument("--cache-dir", type=Path, default=None,
@@ -142,13 +146,15 @@ def main(argv=None) -> int:
     info = weights.resolve(args.model, args.cache_dir or weights.default_cache())
     settings = {"model": name, "text": args.text, "batch": args.batch, "semantic_tokens": args.semantic_tokens,
                 "sample": args.sample, "threads": args.threads, "repeats": args.repeats, "device": args.device,
-                "dtype": args.dtype, "offload": args.offload, "seed": SEED, "sampling": sampling(args)}
+                "dtype": args.dtype, "offload": args.offload, "graph_cache": args.graph_cache, "seed": SEED,
+                "sampling": sampling(args)}
     job = {**{k: settings[k] for k in ("threads", "repeats", "device", "dtype", "offload", "seed", "sampling")},
            "texts": [args.text] * args.batch, "hf_dir": info["hf_dir"], "mindbark_dir": info["mindbark_dir"]}
 
     loadavg_before = os.getloadavg()
     started = dt.datetime.now(dt.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="bench_vs_torch-") as tmp:
+        job["graph_cache"] = {"reuse": None, "fresh": str(Path(tmp) / "graphs"), "off": False}[args.graph_cache]
         results = {name_: run_worker(name_, job, Path(tmp), args.threads) for name_ in report.IMPLS}
     for r in results.values():
         r["metrics"] = report.summarize(r)

@@ -135,6 +135,10 @@ def markdown(doc: dict) -> str:
             cells = [_fmt(flat[name].get(key), digits) for name in IMPLS]
             ratio = r.get(key)
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {_fmt(ratio)}{'×' if ratio is not None else ''} |")
+    graphs = doc["results"]["mindbark"].get("graphs")
+    lines += ["", "mindbark's compiled graphs in the cold call: " + (
+        "compiled in memory (no graph cache)" if not graphs else
+        f"{graphs['loaded']} loaded from the graph cache, {graphs['compiled']} compiled and saved there")]
     if not w["equal"]:
         lines += ["", "**UNEQUAL WORK:** " + "; ".join(w["problems"])]
     return "\n".join(lines)

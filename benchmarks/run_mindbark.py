@@ -46,7 +46,7 @@ def main(argv: list) -> int:
 
     start = time.perf_counter()
     model = BarkModel.from_pretrained(job["mindbark_dir"], device=job["device"], dtype=job["dtype"],
-                                      offload=job.get("offload", True))
+                                      offload=job.get("offload", True), graph_cache=job.get("graph_cache"))
     load_s = time.perf_counter() - start
     rss_loaded = rss_mb()
 
@@ -81,6 +81,10 @@ def main(argv: list) -> int:
         "input_ids": [row[m.astype(bool)].tolist() for row, m in zip(inputs["input_ids"], inputs["attention_mask"])],
         "eos_forbidden": eos_forbidden,
         "generation_config": repr(config),
+        # what the cold call did with each compiled graph: loaded one an earlier run saved, or compiled and saved it
+        "graphs": None if model.graphs is None else {"dir": str(model.graphs.directory),
+                                                     "loaded": model.graphs.loaded - model.graphs.saved,
+                                                     "compiled": model.graphs.saved},
     }
     write_result(out, worker_result(NAME, job, import_s, load_s, rss_start, rss_loaded, calls, loadavg_start,
                                     extra))

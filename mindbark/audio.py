@@ -1,11 +1,12 @@
 """Writing waveforms: WAV files that appear whole or not at all."""
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from .files import replacing
 
 
 def check_writable(path) -> Path:
@@ -31,13 +32,6 @@ def write_wav(path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
         subtype: soundfile subtype: "PCM_16" (default, plays everywhere) or "FLOAT".
     """
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         sf.write(tmp, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate, subtype=subtype, format="WAV")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 and the rename would keep it
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -5,11 +5,9 @@ A name resolves from a checkpoint's `speaker_embeddings_path.json` first (the Hu
 presets shipped in `mindbark/presets` (Suno's `bark/assets/prompts`, same names: `announcer`, `v2/en_speaker_6`).
 """
 
-import contextlib
 import difflib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from functools import lru_cache
@@ -21,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .constants import CODEBOOK_SIZE, N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from .files import replacing
 
 Voice = dict[str, np.ndarray]
 VoiceLike = Union[str, os.PathLike, Mapping]
@@ -134,19 +133,10 @@ def save_voice(path: Union[str, os.PathLike], semantic: ArrayLike, coarse: Array
         path = path.with_name(path.name + ".npz")
     voice = validate_voice(dict(zip(PROMPT_KEYS, (semantic, coarse, fine))), f"voice preset for {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a temp file in the same directory, so os.replace is a rename: readers see the old file or the new, never half
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **voice)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a preset is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **voice)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

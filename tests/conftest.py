@@ -1,6 +1,11 @@
+import os
 import shutil
 
 import pytest
+
+# tests compile in memory unless they ask for a graph cache (tests/test_graphs.py): nothing written to the home
+# directory, and CLI subprocesses inherit it
+os.environ["MINDBARK_GRAPH_CACHE"] = "off"
 
 from mindbark.reference import hf_bark, save_hf_bark
 

@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory, cache):
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "tiny.json"
     proc = subprocess.run([sys.executable, "benchmarks/bench_vs_torch.py", "--model", "tiny", "--semantic-tokens",
-                           "8", "--repeats", "1", "--threads", "2", "--cache-dir", str(cache),
+                           "8", "--repeats", "1", "--threads", "2", "--cache-dir", str(cache), "--graph-cache", "fresh",
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout, out
@@ -65,6 +65,8 @@ def test_json_has_every_figure(tiny_run):
     assert machine["cpu"] and machine["logical_cores"] >= 1 and machine["ram_gib"] > 0 and machine["os"]
     assert all(machine["versions"][p] for p in ("torch", "transformers", "mindspore", "numpy"))
     assert len(doc["load_average"]["before"]) == len(doc["load_average"]["after"]) == 3
+    graphs = doc["results"]["mindbark"]["graphs"]  # --graph-cache fresh: the cold call compiled every graph
+    assert graphs["compiled"] > 0 and graphs["loaded"] == 0 and doc["settings"]["graph_cache"] == "fresh"
 
 
 def test_table_and_chart(tiny_run):

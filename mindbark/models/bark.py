@@ -11,6 +11,8 @@ from ..checkpoint import load_weights
 from ..config import BarkConfig
 from ..errors import ConversionError
 from ..device import set_device
+from ..graphs import GraphStore, default_dir
+from ..jit import use_store
 from .codec import EncodecDecoder
 from .fine import FineGPT
 from .gpt import GPT, KVCaches
@@ -76,6 +78,7 @@ class BarkModel:
         self.codec_model = models["codec_model"]
         self.generation_config = AudioConfig(sample_rate=config.codec.sampling_rate)
         self.path = None
+        self.graphs = None
         self.set_train(False)
 
     def submodels(self) -> dict:
@@ -129,7 +132,8 @@ class BarkModel:
         return (audio, lengths) if return_output_lengths else audio
 
     @classmethod
-    def from_pretrained(cls, path, device: str | None = None, dtype="float32", offload: bool = True) -> "BarkModel":
+    def from_pretrained(cls, path, device: str | None = None, dtype="float32", offload: bool = True,
+                        graph_cache: str | Path | bool | None = None) -> "BarkModel":
         """Load a mindbark directory, or a Hugging Face-format Bark directory (converted once into the cache).
 
         Args:
@@ -140,6 +144,9 @@ class BarkModel:
             offload: keep only the running GPT stage's weights in host memory (default; costs ~1% of a
                 generation's time on CPU and saves the other sub-models' weights, ~1 GB at bark-small). The
                 codec's (46 MB) stay: mapping them again would cost ~10% of its short decode.
+            graph_cache: a directory to save compiled graphs in and load them from in later processes (seconds
+                of compilation each); None: `$MINDBARK_GRAPH_CACHE`, else `graphs/` in mindbark's cache home;
+                False: compile in memory only.
         """
         set_device(device)
         path = Path(path)
@@ -157,4 +164,13 @@ class BarkModel:
         for name, cell in model.submodels().items():
             model._mapped[name] = load_weights(cell, path / f"{name}.safetensors")
         model.path = path
+        model.use_graph_cache(graph_cache)
         return model
+
+    def use_graph_cache(self, directory: str | Path | bool | None = None):
+        """Save compiled graphs to `directory` and load them from it (arguments as `from_pretrained`'s
+        `graph_cache`)."""
+        directory = default_dir() if directory is None or directory is True else directory
+        self.graphs = GraphStore(Path(directory)) if directory else None
+        for cell in self.submodels().values():
+            use_store(cell, self.graphs)

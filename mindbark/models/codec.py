@@ -181,7 +181,7 @@ class EncodecDecoder(nn.Cell):
         self.dtype = dtype
         self.quantizer = Quantizer(cfg, dtype)
         self.decoder = SEANetDecoder(cfg, dtype)
-        self._step = compiled(self.construct)
+        self._step = compiled(self.construct, self, "codec")
 
     def initial_states(self, batch: int) -> tuple:
         """The decoder's state before the first frame: zeros."""

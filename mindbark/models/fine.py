@@ -30,7 +30,7 @@ class FineGPT(nn.Cell):
         n_heads = cfg.n_codes_total - cfg.n_codes_given
         self.lm_heads = None if cfg.tie_word_embeddings else nn.CellList(
             [Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype) for _ in range(n_heads)])
-        self._step = compiled(self.construct)
+        self._step = compiled(self.construct, self, "fine")
 
     def construct(self, codes, codebook_idx):
         """Logits (B, T, V) for codebook `codebook_idx` (a scalar tensor) given codes (B, T, n_codes_total)."""

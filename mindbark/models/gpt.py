@@ -192,10 +192,11 @@ class GPT(nn.Cell):
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype)
         self.caches = caches if caches is not None else KVCaches()
         self.cache = None
-        self._step = compiled(self.construct)
+        self._step = compiled(self.construct, self, "step")
         past = ms.Tensor(shape=[None, cfg.n_head, None, cfg.n_embd // cfg.n_head], dtype=dtype)
         keys = ms.Tensor(shape=[None, None], dtype=ms.bool_)
-        self._chunk = compiled(self._prefill_chunk(), dynamic={"past": (past,) * (2 * cfg.n_layer), "past_keys": keys})
+        self._chunk = compiled(self._prefill_chunk(), self, "chunk",
+                               dynamic={"past": (past,) * (2 * cfg.n_layer), "past_keys": keys})
 
     def setup_cache(self, batch_size: int):
         """Make the KV cache hold `batch_size` sequences of up to `block_size` positions.

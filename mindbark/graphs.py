@@ -1,0 +1,134 @@
+"""Compiled graphs kept on disk as MindIR, so a later process loads in well under a second what took seconds to
+compile (bark-small: ~18 s of its first generation on CPU were compilation).
+
+A file holds the graph only; its parameters are bound at load to the model's own (memory-mapped) weights, so no
+weight is stored twice and a converted model's weights may change without invalidating a graph. A file's name is
+a digest of everything else the graph depends on: MindSpore's version and backend, mindbark's source, the model's
+class, config and parameter shapes, and the call's argument shapes. MindSpore's own compile cache was no option:
+it names graphs by compile order only, and handed a later process another shape's graph (silently wrong results,
+measured on 2.10).
+"""
+
+import hashlib
+import json
+import logging
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import mindspore as ms
+from mindspore import nn
+
+from .files import replacing
+
+log = logging.getLogger(__name__)
+
+ENV = "MINDBARK_GRAPH_CACHE"
+_OFF = {"0", "off", "false", "no", ""}
+
+
+def default_dir() -> Path | None:
+    """`$MINDBARK_GRAPH_CACHE` (a directory, or 0/off for none), else `graphs/` in mindbark's cache home."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip().lower() in _OFF else Path(value)
+    from .convert import mindbark_home
+
+    return mindbark_home() / "graphs"
+
+
+@lru_cache(maxsize=1)
+def _source_digest() -> str:
+    """Every module of the package: any change to the code may change a graph."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def signature(value):
+    """What a graph specializes on in an argument: None-ness, tuple structure, shape and dtype."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return [signature(v) for v in value]
+    return [list(value.shape), str(value.dtype)]
+
+
+class GraphStore:
+    """A directory of saved graphs, with counts of what this process loaded and saved."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.loaded = 0
+        self.saved = 0
+
+    def path(self, owner: nn.Cell, name: str, sig) -> Path:
+        params = [[p.name, list(p.shape), str(p.dtype)] for p in owner.get_parameters()]
+        key = json.dumps([ms.__version__, ms.get_context("device_target"), _source_digest(),
+                          type(owner).__qualname__, repr(getattr(owner, "config", None)), name, sig, params])
+        return self.directory / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.mindir"
+
+    def load(self, path: Path, owner: nn.Cell) -> nn.GraphCell:
+        """The graph at `path` with `owner`'s parameters bound (shared, not copied)."""
+        graph = nn.GraphCell(ms.load(str(path)))
+        own = {p.name: p for p in owner.get_parameters()}
+        for p in graph.get_parameters():
+            mine = own.get(p.name)
+            if mine is None or tuple(mine.shape) != tuple(p.shape) or mine.dtype != p.dtype:
+                raise ValueError(f"{path.name}: parameter {p.name} does not match the model's")
+            p.set_data(mine)  # set_data shares the Tensor's memory: the weights stay where they are mapped
+        self.loaded += 1
+        return graph
+
+    def save(self, fn, args: tuple, path: Path):
+        """Compile `fn` for `args` (Tensors, or specs with None dimensions) and write its graph, without weights,
+        to `path` atomically."""
+        # ms.export would also serialize every weight (the semantic model's 770 MB: 6 s where compiling takes 2 s)
+        # only for us to strip them again; its graph-only step is this one
+        from mindspore.graph.api import _JitExecutor
+        from mindspore.train.mind_ir_pb2 import ModelProto
+        from mindspore.train.serialization import _msfunc_info
+
+        stream, _ = _msfunc_info(fn, _JitExecutor(fn, time.time() * 1e9), *args)
+        model = ModelProto()
+        model.ParseFromString(stream)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp:
+            tmp.write_bytes(model.SerializeToString())
+        self.saved += 1
+
+
+def stored_graph(store: GraphStore, fn, owner: nn.Cell, name: str, args: tuple, specs: tuple):
+    """A callable taking `args` without their Nones, running `fn`'s graph for this signature from `store` (saved
+    there first if missing or unreadable); None if neither works, for the caller to compile in memory.
+
+    `specs` are the compile-time stand-ins for `args` (dynamic dimensions as None)."""
+    given = tuple(i for i, a in enumerate(args) if a is not None)
+    path = store.path(owner, name, signature(specs))
+    if path.is_file():
+        try:
+            return store.load(path, owner)
+        except Exception as e:  # noqa: BLE001 - a bad file is replaced below
+            log.warning("mindbark: saved graph %s unusable (%s); compiling it again", path.name, e)
+    try:
+        inputs = tuple(ms.mutable(tuple(specs[i])) if isinstance(specs[i], (tuple, list)) else specs[i] for i in given)
+        store.save(_without_nones(fn, len(args), given), inputs, path)
+        return store.load(path, owner)
+    except Exception as e:  # noqa: BLE001 - an unwritable cache or a graph MindIR cannot hold
+        log.warning("mindbark: could not save graph %s (%s); compiling it in memory", name, e)
+        return None
+
+
+def _without_nones(fn, n: int, given: tuple):
+    """`fn` as a function of its non-None arguments only: a graph's inputs are Tensors."""
+    def graph(*args):
+        full = [None] * n
+        for j, i in enumerate(given):
+            full[i] = args[j]
+        return fn(*full)
+
+    graph.__name__ = getattr(fn, "__name__", "graph")
+    return graph
