@@ -21,6 +21,7 @@ import mindspore as ms
 from mindspore import nn
 
 from .files import replacing
+from .memory import trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class GraphStore:
             stream = executor._get_func_graph_proto(fn, phase, "mind_ir")
         finally:
             executor._graph_executor.del_net_res(None, {phase})  # the process runs the graph it loads, not this
+            trim_heap()  # and hands the compiler's memory back (first run at bark-small: peak 1957 -> 1821 MiB)
         self.directory.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp:
             tmp.write_bytes(stream)
@@ -113,14 +115,20 @@ def stored_graph(store: GraphStore, fn, owner: nn.Cell, name: str, args: tuple, 
         try:
             return store.load(path, owner)
         except Exception as e:  # noqa: BLE001 - a bad file is replaced below
-            log.warning("mindbark: saved graph %s unusable (%s); compiling it again", path.name, e)
+            log.warning("mindbark: saved graph %s unusable (%s); compiling it again", path.name, _first_line(e))
     try:
         inputs = tuple(ms.mutable(tuple(specs[i])) if isinstance(specs[i], (tuple, list)) else specs[i] for i in given)
         store.save(_without_nones(fn, len(args), given), inputs, path)
         return store.load(path, owner)
     except Exception as e:  # noqa: BLE001 - an unwritable cache or a graph MindIR cannot hold
-        log.warning("mindbark: could not save graph %s (%s); compiling it in memory", name, e)
+        log.warning("mindbark: could not save graph %s (%s); compiling it in memory", name, _first_line(e))
         return None
+
+
+def _first_line(error: Exception) -> str:
+    """MindSpore's errors run to dozens of lines of C++ context; a warning needs the first."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _without_nones(fn, n: int, given: tuple):
