@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 @contextmanager
-def replacing(path: Path, mode: int = 0o644):
+def replacing(path: Path):
     """A temporary path beside `path` to write; renamed onto `path` when the block ends without error, removed
     otherwise. In the same directory the rename is atomic: readers see the old file or the new, never half."""
     path = Path(path)
@@ -15,7 +15,7 @@ def replacing(path: Path, mode: int = 0o644):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, mode)  # mkstemp creates 0600 and the rename would keep it
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 and the rename would keep it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
