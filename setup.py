@@ -9,7 +9,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["mindbark", "mindbark.*"]),
-    package_data={"mindbark": ["presets/**/*.npz", "presets/LICENSE", "presets/README.md"]},
+    package_data={"mindbark": ["presets/**/*.npz", "presets/LICENSE", "presets/README.md", "kernels/*.cc"]},
     install_requires=[
         "mindspore==2.10.0",
         "numpy<2",  # MindSpore 2.10 fails at run time with numpy 2

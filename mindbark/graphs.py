@@ -20,6 +20,7 @@ from pathlib import Path
 import mindspore as ms
 from mindspore import nn
 
+from . import kernels
 from .files import replacing
 from .memory import trim_heap
 
@@ -41,10 +42,10 @@ def default_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def _source_digest() -> str:
-    """Every module of the package: any change to the code may change a graph."""
+    """Every module and kernel source of the package: any change to the code may change a graph."""
     h = hashlib.sha256()
     root = Path(__file__).parent
-    for f in sorted(root.rglob("*.py")):
+    for f in sorted([*root.rglob("*.py"), *root.rglob("*.cc")]):
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
@@ -68,7 +69,7 @@ class GraphStore:
 
     def path(self, owner: nn.Cell, name: str, sig) -> Path:
         params = [[p.name, list(p.shape), str(p.dtype)] for p in owner.get_parameters()]
-        key = json.dumps([ms.__version__, ms.get_context("device_target"), _source_digest(),
+        key = json.dumps([ms.__version__, ms.get_context("device_target"), _source_digest(), kernels.state(),
                           type(owner).__qualname__, repr(getattr(owner, "config", None)), name, sig, params])
         return self.directory / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.mindir"
 

@@ -10,15 +10,26 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
 
+from . import kernels
+
 
 def _param(shape, dtype, name) -> Parameter:
     # real values always come from a checkpoint; a lazy initializer allocates nothing until then
     return Parameter(initializer("zeros", shape, dtype), name=name)
 
 
-def gelu(x):
-    """Exact (erf) GELU. Written out because MindSpore's CPU GeLU kernel is slower and keeps 4x its output."""
-    return x * (ops.erf(x * float(1 / np.sqrt(2))) + 1.0) * 0.5
+class GELU(nn.Cell):
+    """Exact (erf) GELU: mindbark's CPU kernel where it applies (`kernels`), else written out with erf, since
+    MindSpore's GeLU kernel is slower still and keeps 4x its output on CPU."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernel = kernels.custom_op("Gelu", 1)
+
+    def construct(self, x):
+        if self.kernel is not None and x.dtype == ms.float32:
+            return self.kernel(x)
+        return x * (ops.erf(x * float(1 / np.sqrt(2))) + 1.0) * 0.5
 
 
 def linear(x, weight, bias=None):
@@ -62,9 +73,12 @@ class LayerNorm(nn.Cell):
         self.bias = _param((dim,), dtype, "bias") if bias else None
         self.zeros = Tensor(np.zeros((dim,), np.float32), dtype)
         self.norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-5)
+        self.kernel = kernels.custom_op("LayerNorm", 3)
 
     def construct(self, x):
         bias = self.bias if self.bias is not None else self.zeros
+        if self.kernel is not None and x.dtype == ms.float32:
+            return self.kernel(x, self.weight, bias)
         return self.norm(x, self.weight, bias)[0]
 
 

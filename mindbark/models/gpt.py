@@ -22,7 +22,7 @@ from mindspore import Tensor, nn, ops
 
 from ..config import GPTConfig
 from ..jit import compiled
-from ..layers import Embedding, LayerNorm, Linear, gelu, linear
+from ..layers import GELU, Embedding, LayerNorm, Linear, linear
 from ..memory import zero_pages
 
 _MAX = float(np.finfo(np.float32).max)
@@ -101,9 +101,10 @@ class MLP(nn.Cell):
         super().__init__()
         self.c_fc = Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias, dtype=dtype)
         self.c_proj = Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        self.gelu = GELU()
 
     def construct(self, x):
-        return self.c_proj(gelu(self.c_fc(x)))
+        return self.c_proj(self.gelu(self.c_fc(x)))
 
 
 class Block(nn.Cell):

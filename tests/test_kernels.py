@@ -1,0 +1,94 @@
+"""mindbark's CPU kernels (GELU, LayerNorm) against torch, inside static and dynamic-shape graphs, and their
+fallbacks when the library cannot be had."""
+
+import logging
+
+import mindspore as ms
+import numpy as np
+import pytest
+import torch
+from mindspore import Tensor, ops
+
+from mindbark import kernels
+from mindbark.layers import GELU, LayerNorm
+
+
+@pytest.fixture
+def fresh_library(monkeypatch, tmp_path):
+    """A process-wide library cache emptied before and after, and a home of its own to build in."""
+    monkeypatch.setenv("MINDBARK_HOME", str(tmp_path))
+    kernels.library.cache_clear()
+    yield tmp_path
+    kernels.library.cache_clear()
+
+
+def _run(cell, *arrays):
+    fn = ms.jit(cell.construct, capture_mode="ast")
+    return fn(*(Tensor(a) for a in arrays)).asnumpy()
+
+
+def test_gelu_matches_torch():
+    ms.set_device("CPU")
+    cell = GELU()
+    assert cell.kernel is not None, "the kernel library did not build here"
+    x = np.concatenate([np.linspace(-12, 12, 200_001), np.random.default_rng(0).standard_normal(50_000) * 3])
+    x = x.astype(np.float32).reshape(1, -1, 1)
+    ours = _run(cell, x)
+    ref = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-6)
+
+
+def test_layer_norm_matches_torch():
+    ms.set_device("CPU")
+    rng = np.random.default_rng(1)
+    ln = LayerNorm(768)
+    assert ln.kernel is not None
+    w, b = rng.standard_normal(768).astype(np.float32), rng.standard_normal(768).astype(np.float32)
+    ln.weight.set_data(Tensor(w))
+    ln.bias.set_data(Tensor(b))
+    x = (rng.standard_normal((2, 37, 768)) * 4 + 3).astype(np.float32)  # rows far from zero mean
+    ref = torch.nn.functional.layer_norm(torch.from_numpy(x), (768,), torch.from_numpy(w), torch.from_numpy(b))
+    np.testing.assert_allclose(_run(ln, x), ref.numpy(), rtol=0, atol=2e-5)
+
+
+def test_kernel_in_a_dynamic_shape_graph():
+    ms.set_device("CPU")
+    gelu = kernels.custom_op("Gelu", 1)
+
+    def f(x, past):
+        return gelu(ops.concat([past, x], 0))
+
+    graph = ms.enable_dynamic(past=Tensor(shape=[None, 8], dtype=ms.float32))(ms.jit(f, capture_mode="ast"))
+    x = np.ones((2, 8), np.float32)
+    for n in (3, 5):
+        out = graph(Tensor(x), Tensor(np.full((n, 8), -1.0, np.float32))).asnumpy()
+        expected = torch.nn.functional.gelu(torch.from_numpy(np.concatenate([np.full((n, 8), -1.0), x]))).numpy()
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_switched_off(fresh_library, monkeypatch):
+    monkeypatch.setenv(kernels.ENV, "off")
+    assert kernels.custom_op("Gelu", 1) is None
+    assert kernels.state() == "off"
+    assert GELU().kernel is None
+
+
+@pytest.mark.parametrize("cxx", ["no-such-compiler-anywhere", "false"])
+def test_no_working_compiler_falls_back_with_one_warning(fresh_library, monkeypatch, caplog, cxx):
+    monkeypatch.setenv("CXX", cxx)
+    with caplog.at_level(logging.WARNING, logger="mindbark.kernels"):
+        assert kernels.custom_op("LayerNorm", 3) is None
+        assert kernels.custom_op("Gelu", 1) is None
+    assert len(caplog.records) == 1 and "GELU and LayerNorm" in caplog.records[0].getMessage()
+    assert list(fresh_library.rglob("*.so*")) == []  # a failed build leaves nothing behind
+    # the fallback computes the same function
+    x = np.linspace(-5, 5, 1001, dtype=np.float32)
+    np.testing.assert_allclose(_run(GELU(), x), torch.nn.functional.gelu(torch.from_numpy(x)).numpy(), atol=2e-6)
+
+
+def test_library_is_built_once_and_reused(fresh_library):
+    first = kernels.library()
+    assert first is not None and first.parent == fresh_library / "kernels"
+    stamp = first.stat().st_mtime_ns
+    kernels.library.cache_clear()
+    assert kernels.library() == first and first.stat().st_mtime_ns == stamp
