@@ -76,12 +76,15 @@ def library() -> Path | None:
         return None
 
 
+def _library_here() -> Path | None:
+    """The library, where graphs built now would use it: on MindSpore's CPU backend only."""
+    return library() if ms.get_context("device_target") == "CPU" else None
+
+
 def custom_op(name: str, inputs: int):
     """The library's function `name` of `inputs` fp32 inputs as a MindSpore op whose output has its first input's
     shape and dtype, or None where the kernels do not apply (another backend, no library)."""
-    if ms.get_context("device_target") != "CPU":
-        return None
-    lib = library()
+    lib = _library_here()
     if lib is None:
         return None
     reg = CustomRegOp(name)
@@ -94,5 +97,5 @@ def custom_op(name: str, inputs: int):
 
 def state() -> str:
     """What graphs built now use, for the keys of saved graphs: the library's name, or "off"."""
-    lib = library() if ms.get_context("device_target") == "CPU" else None
+    lib = _library_here()
     return lib.name if lib is not None else "off"
