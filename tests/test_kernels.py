@@ -1,5 +1,5 @@
-"""mindbark's CPU kernels (GELU, LayerNorm) against torch, inside static and dynamic-shape graphs, and their
-fallbacks when the library cannot be had."""
+"""mindbark's CPU kernels (GELU, LayerNorm, the codec's LSTM) against torch, inside static and dynamic-shape
+graphs, and their fallbacks when the library cannot be had."""
 
 import logging
 
@@ -11,6 +11,7 @@ from mindspore import Tensor, ops
 
 from mindbark import kernels
 from mindbark.layers import GELU, LayerNorm
+from mindbark.models.codec import LSTM
 
 
 @pytest.fixture
@@ -66,6 +67,57 @@ def test_kernel_in_a_dynamic_shape_graph():
         np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
+def _lstm_pair(dim: int, layers: int, seed: int):
+    """A torch LSTM with random weights and mindbark's codec LSTM holding the same."""
+    torch.manual_seed(seed)
+    ref = torch.nn.LSTM(dim, dim, layers, batch_first=True).eval()
+    ours = LSTM(dim, layers)
+    params = dict(ours.parameters_and_names())
+    for name, value in ref.named_parameters():
+        params[f"lstm.{name}"].set_data(Tensor(value.detach().numpy()))
+    return ref, ours
+
+
+def _lstm_chunks(ours, x, state):
+    """mindbark's residual LSTM over x (B, T, C) in two chunks, the state carried between them."""
+    fn = ms.jit(ours.construct, capture_mode="ast")
+    outs = []
+    for part in np.array_split(x, 2, axis=1):
+        y, state = fn(Tensor(part), Tensor(state))
+        outs.append(y.asnumpy())
+        state = state.asnumpy()
+    return np.concatenate(outs, axis=1), state
+
+
+@pytest.mark.parametrize("batch,dim,steps", [(1, 512, 24), (2, 37, 9)])  # EnCodec's size; odd, split unevenly
+def test_lstm_matches_torch_across_chunks(batch, dim, steps):
+    ms.set_device("CPU")
+    ref, ours = _lstm_pair(dim, 2, seed=dim)
+    assert ours.recurrence is not None
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((batch, steps, dim)).astype(np.float32)
+    state = (rng.standard_normal((2, 2, batch, dim)) * 0.5).astype(np.float32)  # (h and c, layer, B, C)
+    with torch.no_grad():
+        y, (h, c) = ref(torch.from_numpy(x), (torch.from_numpy(state[0]), torch.from_numpy(state[1])))
+    out, new_state = _lstm_chunks(ours, x, state)
+    np.testing.assert_allclose(out, y.numpy() + x, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(new_state, np.stack([h.numpy(), c.numpy()]), rtol=0, atol=1e-5)
+
+
+def test_lstm_fallback_matches_the_kernel(fresh_library, monkeypatch):
+    ms.set_device("CPU")
+    _, ours = _lstm_pair(48, 2, seed=3)
+    monkeypatch.setenv(kernels.ENV, "off")
+    kernels.library.cache_clear()
+    _, fallback = _lstm_pair(48, 2, seed=3)
+    assert ours.recurrence is not None and fallback.recurrence is None
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 10, 48)).astype(np.float32)
+    state = np.zeros((2, 2, 1, 48), np.float32)
+    for got, want in zip(_lstm_chunks(ours, x, state), _lstm_chunks(fallback, x, state)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
 def test_switched_off(fresh_library, monkeypatch):
     monkeypatch.setenv(kernels.ENV, "off")
     assert kernels.custom_op("Gelu", 1) is None
@@ -79,7 +131,7 @@ def test_no_working_compiler_falls_back_with_one_warning(fresh_library, monkeypa
     with caplog.at_level(logging.WARNING, logger="mindbark.kernels"):
         assert kernels.custom_op("LayerNorm", 3) is None
         assert kernels.custom_op("Gelu", 1) is None
-    assert len(caplog.records) == 1 and "GELU and LayerNorm" in caplog.records[0].getMessage()
+    assert len(caplog.records) == 1 and "GELU, LayerNorm and LSTM" in caplog.records[0].getMessage()
     assert list(fresh_library.rglob("*.so*")) == []  # a failed build leaves nothing behind
     # the fallback computes the same function
     x = np.linspace(-5, 5, 1001, dtype=np.float32)

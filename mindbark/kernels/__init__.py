@@ -1,9 +1,10 @@
-"""Exact GELU and LayerNorm for CPU as MindSpore custom ops, from a library compiled on first use.
+"""CPU kernels as MindSpore custom ops, from a library compiled on first use: exact GELU and LayerNorm
+(`cpu_ops.cc`) and the codec's LSTM recurrence (`lstm.cc`), all `ops.Custom(func_type="aot")` functions.
 
-MindSpore 2.10's CPU kernels for these two ran 10-40x slower than torch's on Bark's shapes (2 threads, measured):
+MindSpore 2.10's CPU kernels for these ran 2-40x slower than torch's on Bark's shapes (2 threads, measured):
 GELU through `ops.erf` (scalar libm erf, value-dependent) took 1.2-4 ms over (128, 3072) where torch takes 0.07 ms,
-and `ops.LayerNorm` 2.9 ms over (1024, 768). Together they were 2.1 s of a 30 s bark-small generation. `cpu_ops.cc`
-holds both as `ops.Custom(func_type="aot")` functions.
+and `ops.LayerNorm` 2.9 ms over (1024, 768). Together they were 2.1 s of a 30 s bark-small generation. `nn.LSTM`
+took ~50 ms of the codec's ~145 ms for 240 frames, twice torch's LSTM.
 
 The library is built with the system C++ compiler (`$CXX`, else `c++`) and `-march=native` into mindbark's cache
 home, named by a digest of the source, the compiler and the CPU, so a new machine or a new source builds its own.
@@ -27,9 +28,9 @@ from ..files import replacing
 log = logging.getLogger(__name__)
 
 ENV = "MINDBARK_CPU_KERNELS"
-SOURCE = Path(__file__).with_name("cpu_ops.cc")
-# -fopenmp-simd: the source's `omp simd` hints without OpenMP's runtime (the kernels are single-threaded)
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
+SOURCES = sorted(Path(__file__).parent.glob("*.cc"))
+# -fopenmp-simd: the sources' `omp simd` hints without OpenMP's runtime, whose idle threads would spin
+FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-pthread", "-shared", "-fPIC"]
 
 
 def _cpu_flags() -> str:
@@ -54,25 +55,26 @@ def library() -> Path | None:
         return None
     cxx = _compiler()
     if cxx is None:
-        log.warning("mindbark: no C++ compiler (set CXX); MindSpore's slower GELU and LayerNorm are used on CPU")
+        log.warning("mindbark: no C++ compiler (set CXX); MindSpore's slower GELU, LayerNorm and LSTM are used on CPU")
         return None
     try:
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
-        key = hashlib.sha256("\0".join([SOURCE.read_text(), cxx, version, *FLAGS, _cpu_flags()]).encode())
+        sources = [s.read_text() for s in SOURCES]
+        key = hashlib.sha256("\0".join([*sources, cxx, version, *FLAGS, _cpu_flags()]).encode())
         from ..convert import mindbark_home
 
         path = mindbark_home() / "kernels" / f"cpu_ops-{key.hexdigest()[:16]}.so"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with replacing(path) as tmp:
-                done = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", str(tmp)], capture_output=True, text=True,
-                                      timeout=300)
+                done = subprocess.run([cxx, *FLAGS, *map(str, SOURCES), "-o", str(tmp)], capture_output=True,
+                                      text=True, timeout=300)
                 if done.returncode:
                     raise RuntimeError((done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0])
         return path
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-        log.warning("mindbark: could not build the CPU kernels (%s); MindSpore's slower GELU and LayerNorm are used",
-                    e)
+        log.warning("mindbark: could not build the CPU kernels (%s); MindSpore's slower GELU, LayerNorm and LSTM "
+                    "are used", e)
         return None
 
 
@@ -82,8 +84,8 @@ def _library_here() -> Path | None:
 
 
 def custom_op(name: str, inputs: int):
-    """The library's function `name` of `inputs` fp32 inputs as a MindSpore op whose output has its first input's
-    shape and dtype, or None where the kernels do not apply (another backend, no library)."""
+    """The library's function `name` of `inputs` fp32 inputs and one fp32 output as a MindSpore op, or None where
+    the kernels do not apply (another backend, no library). The library infers the output's shape."""
     lib = _library_here()
     if lib is None:
         return None
