@@ -2,6 +2,9 @@
 graphs, and their fallbacks when the library cannot be had."""
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import mindspore as ms
 import numpy as np
@@ -144,3 +147,17 @@ def test_library_is_built_once_and_reused(fresh_library):
     stamp = first.stat().st_mtime_ns
     kernels.library.cache_clear()
     assert kernels.library() == first and first.stat().st_mtime_ns == stamp
+
+
+def test_damaged_library_is_built_again(fresh_library):
+    # in processes of their own: a process's loader keeps a library it loaded once, whatever the file holds later
+    def library_in_a_new_process() -> str:
+        code = "from mindbark import kernels; print(kernels.library())"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return done.stdout.strip().splitlines()[-1]
+
+    path = Path(library_in_a_new_process())
+    assert path.parent == fresh_library / "kernels"
+    path.write_bytes(b"not a shared library")  # damaged on disk after it was written
+    assert library_in_a_new_process() == str(path)
+    assert path.read_bytes()[:4] == b"\x7fELF" and list(path.parent.iterdir()) == [path]

@@ -7,10 +7,12 @@ and `ops.LayerNorm` 2.9 ms over (1024, 768). Together they were 2.1 s of a 30 s 
 took ~50 ms of the codec's ~145 ms for 240 frames, twice torch's LSTM.
 
 The library is built with the system C++ compiler (`$CXX`, else `c++`) and `-march=native` into mindbark's cache
-home, named by a digest of the source, the compiler and the CPU, so a new machine or a new source builds its own.
+home, named by a digest of the sources, the compiler and the CPU, so a new machine or a new source builds its own;
+a library the dynamic loader refuses (damaged on disk) is built again.
 Without a compiler, on GPU or Ascend, or with `MINDBARK_CPU_KERNELS=off`, layers use MindSpore's ops instead.
 """
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -48,6 +50,15 @@ def _compiler() -> str | None:
     return shutil.which(name)
 
 
+def _loads(path: Path) -> bool:
+    """Whether the dynamic loader takes the library: one it refuses would otherwise fail at a graph's first call."""
+    try:
+        ctypes.CDLL(str(path))
+    except OSError:
+        return False
+    return True
+
+
 @lru_cache(maxsize=1)
 def library() -> Path | None:
     """The compiled kernel library, built on the first call of a process that lacks it; None if unavailable."""
@@ -64,13 +75,15 @@ def library() -> Path | None:
         from ..convert import mindbark_home
 
         path = mindbark_home() / "kernels" / f"cpu_ops-{key.hexdigest()[:16]}.so"
-        if not path.exists():
+        if not _loads(path):  # missing, or damaged on disk since it was written: build it (again)
             path.parent.mkdir(parents=True, exist_ok=True)
             with replacing(path) as tmp:
                 done = subprocess.run([cxx, *FLAGS, *map(str, SOURCES), "-o", str(tmp)], capture_output=True,
                                       text=True, timeout=300)
                 if done.returncode:
                     raise RuntimeError((done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0])
+            if not _loads(path):
+                raise RuntimeError(f"{path} was built but does not load")
         return path
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
         log.warning("mindbark: could not build the CPU kernels (%s); MindSpore's slower GELU, LayerNorm and LSTM "
