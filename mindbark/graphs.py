@@ -126,6 +126,17 @@ def stored_graph(store: GraphStore, fn, owner: nn.Cell, name: str, args: tuple, 
         return None
 
 
+def first_call(graph, args: tuple, name: str):
+    """A loaded graph's first call: its outputs, or None (with a warning) where it fails to run, for the caller to
+    compile in memory instead; MindIR loads some graphs that then fail at their first call."""
+    try:
+        return graph(*args)
+    except Exception as e:  # noqa: BLE001 - the in-memory compile reports what is really wrong, if anything
+        log.warning("mindbark: saved graph %s failed at its first call (%s); compiling it in memory", name,
+                    _first_line(e))
+        return None
+
+
 def _first_line(error: Exception) -> str:
     """MindSpore's errors run to dozens of lines of C++ context; a warning needs the first."""
     text = str(error).strip()

@@ -4,7 +4,7 @@ import inspect
 
 import mindspore as ms
 
-from .graphs import GraphStore, signature, stored_graph
+from .graphs import GraphStore, first_call, signature, stored_graph
 
 
 class Graph:
@@ -27,12 +27,14 @@ class Graph:
             return self._jit(*args)
         specs = tuple(self._dynamic.get(name, a) if a is not None else None for name, a in zip(self._names, args))
         key = repr(signature(specs))
+        given = tuple(a for a in args if a is not None)
         if key not in self._runners:
-            self._runners[key] = stored_graph(self.store, self._fn, self._owner, self._name, args, specs)
+            runner = stored_graph(self.store, self._fn, self._owner, self._name, args, specs)
+            out = None if runner is None else first_call(runner, given, self._name)
+            self._runners[key] = None if out is None else runner
+            return self._jit(*args) if out is None else out
         runner = self._runners[key]
-        if runner is None:
-            return self._jit(*args)
-        return runner(*(a for a in args if a is not None))
+        return self._jit(*args) if runner is None else runner(*given)
 
 
 def compiled(fn, owner, name: str, dynamic: dict | None = None) -> Graph:

@@ -7,7 +7,7 @@ import pytest
 
 from mindbark import BarkModel, load_voice
 from mindbark.generation.config import config_from_kwargs
-from mindbark.graphs import ENV, default_dir
+from mindbark.graphs import ENV, GraphStore, default_dir
 from mindbark.pipeline import generate
 
 GREEDY = config_from_kwargs(do_sample=False, semantic_min_eos_p=None, semantic_max_new_tokens=12)
@@ -66,6 +66,24 @@ def test_a_damaged_graph_file_is_compiled_again(tiny_dir, reference, tmp_path, c
         _same(_run(model, inputs), want)
     assert model.graphs.saved == 1 and "unusable" in caplog.text
     assert victim.stat().st_size > 100
+
+
+def test_a_loaded_graph_that_fails_to_run_is_compiled_in_memory(tiny_dir, reference, tmp_path, caplog,
+                                                                 monkeypatch):
+    inputs, want = reference
+    first = BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path)
+    _run(first, inputs)
+
+    def fails(*args):
+        raise RuntimeError("kernel launch failed\n(C++ context)")
+
+    monkeypatch.setattr(GraphStore, "load", lambda self, path, owner: fails)
+    model = BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="mindbark.graphs"):
+        _same(_run(model, inputs), want)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings and all("failed at its first call (kernel launch failed)" in w for w in warnings)
+    assert len(warnings) == first.graphs.saved  # once per graph, not per call
 
 
 def test_an_unwritable_cache_falls_back_to_memory(tiny_dir, reference, tmp_path, caplog):
