@@ -21,6 +21,7 @@ import mindspore as ms
 from mindspore import nn
 
 from . import kernels
+from .errors import one_line
 from .files import replacing
 from .memory import trim_heap
 
@@ -116,13 +117,13 @@ def stored_graph(store: GraphStore, fn, owner: nn.Cell, name: str, args: tuple, 
         try:
             return store.load(path, owner)
         except Exception as e:  # noqa: BLE001 - a bad file is replaced below
-            log.warning("mindbark: saved graph %s unusable (%s); compiling it again", path.name, _first_line(e))
+            log.warning("mindbark: saved graph %s unusable (%s); compiling it again", path.name, one_line(e))
     try:
         inputs = tuple(ms.mutable(tuple(specs[i])) if isinstance(specs[i], (tuple, list)) else specs[i] for i in given)
         store.save(_without_nones(fn, len(args), given), inputs, path)
         return store.load(path, owner)
     except Exception as e:  # noqa: BLE001 - an unwritable cache or a graph MindIR cannot hold
-        log.warning("mindbark: could not save graph %s (%s); compiling it in memory", name, _first_line(e))
+        log.warning("mindbark: could not save graph %s (%s); compiling it in memory", name, one_line(e))
         return None
 
 
@@ -133,14 +134,8 @@ def first_call(graph, args: tuple, name: str):
         return graph(*args)
     except Exception as e:  # noqa: BLE001 - the in-memory compile reports what is really wrong, if anything
         log.warning("mindbark: saved graph %s failed at its first call (%s); compiling it in memory", name,
-                    _first_line(e))
+                    one_line(e))
         return None
-
-
-def _first_line(error: Exception) -> str:
-    """MindSpore's errors run to dozens of lines of C++ context; a warning needs the first."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _without_nones(fn, n: int, given: tuple):

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .convert import convert_checkpoint, mindbark_home
+from .errors import one_line
 from .models.bark import FORMAT_VERSION, MARKER
 from .random_model import tiny_random_dir
 
@@ -116,8 +117,7 @@ def download(repo_id: str, log: Log = None) -> Path:
                   [f for f in files if re.fullmatch(r"pytorch_model(-\d+-of-\d+)?\.bin(\.index\.json)?", f)]
         path = Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=_SNAPSHOT_FILES + weights))
     except Exception as e:  # network, HTTP, disk and auth failures come in many types; all end the same way
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FileNotFoundError(f"cannot download {repo_id} ({reason}); {how_to_get(repo_id)}") from None
+        raise FileNotFoundError(f"cannot download {repo_id} ({one_line(e)}); {how_to_get(repo_id)}") from None
     finally:
         hub_logger.setLevel(level)
     if not is_snapshot(path):

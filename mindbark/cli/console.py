@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import one_line
 from . import session as S
 from .args import DEFAULT_MODEL, is_terminal
-from .main import one_line
 
 LEAVE = {"stop", "exit", "quit", "/stop", "/exit", "/quit"}
 MODELS = {"": DEFAULT_MODEL, "1": DEFAULT_MODEL, "2": "bark"}

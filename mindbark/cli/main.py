@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import one_line
 from .args import ArgumentError, parse_args, wants_console
 
 
@@ -43,12 +44,6 @@ def _list_voices(args) -> int:
     model_dir = args.model if args.model and Path(args.model).expanduser().is_dir() else None
     print("\n".join(list_voices(model_dir)))
     return 0
-
-
-def one_line(e: BaseException) -> str:
-    """An exception's message on one line (MindSpore's carry a native backtrace below the first)."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return lines[0] if lines else type(e).__name__
 
 
 def _fail(message, status: int) -> int:
