@@ -1,18 +1,26 @@
 // One LSTM layer's recurrence for MindSpore's `ops.Custom(func_type="aot")`, fp32, torch's gate order (i, f, g, o).
 // The input projection (all steps at once) is a GEMM MindSpore runs well; what is left is one (4H, H) product per
-// step, whose weights (4 MB at EnCodec's H = 512) are read again every step. Two threads each own half the hidden
-// units, so each reads half the weights, which then stay in its core's L2; they meet once a step, when the new h
-// is complete. Threads are started per call and joined before it returns: nothing spins after the kernel.
+// step, whose weights (4 MB at EnCodec's H = 512) are read again every step. The hidden units are split in two
+// parts, each with half the weights, which then stay in one core's L2; the parts of a step must all be done before
+// the next step reads its h.
+//
+// The parts run on MindSpore's own CPU kernel thread pool, found by symbol in the running process: the launching
+// thread and the pool's idle worker, which would otherwise spin beside the kernel. A thread of the kernel's own
+// made three busy threads on two cores, and the kernel ran ~9 ms a call inside the codec graph against ~6 alone.
+// Where the pool is missing (another MindSpore build) the second part gets a thread of its own.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <dlfcn.h>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 namespace {
 
-constexpr int kThreads = 2;
+constexpr int kParts = 2;
 
 // exp(x) for |x| <= 87 to ~1 ulp, branch-free so loops over it vectorise: Cody-Waite reduction by ln 2 and a
 // degree-6 polynomial (Cephes' expf coefficients), then 2^n through the exponent bits.
@@ -37,28 +45,6 @@ inline float Sigmoid(float x) { return 1.f / (1.f + Exp(-x)); }
 
 inline float Tanh(float x) { return 2.f / (1.f + Exp(-2.f * x)) - 1.f; }
 
-// A barrier for the kernel's own threads: spins briefly (a step's work is tens of microseconds), then yields so a
-// descheduled partner gets the core.
-class Barrier {
- public:
-  explicit Barrier(int n) : n_(n) {}
-  void Wait() {
-    const int gen = gen_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
-      count_.store(0, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins)
-      if (spins > 2000) std::this_thread::yield();
-  }
-
- private:
-  const int n_;
-  std::atomic<int> count_{0};
-  std::atomic<int> gen_{0};
-};
-
 struct Layer {
   const float *xp;  // (B, T, 4H): x W_ih^T + b_ih + b_hh
   const float *w;   // (4H, H): W_hh
@@ -69,41 +55,98 @@ struct Layer {
   int64_t batch, steps, hidden;
 };
 
-// Steps every item of the batch through hidden units [lo, hi).
-void Run(const Layer &l, int64_t lo, int64_t hi, Barrier &barrier) {
+// Step t of every item of the batch, for hidden units [lo, hi); `gates` holds 4 (hi - lo) floats.
+void Step(const Layer &l, int64_t t, int64_t lo, int64_t hi, float *gates) {
   const int64_t H = l.hidden, n = hi - lo;
-  std::vector<float> gates(4 * n);
-  for (int64_t t = 0; t < l.steps; ++t) {
-    for (int64_t b = 0; b < l.batch; ++b) {
-      const float *h_prev = t ? l.h + (b * l.steps + t - 1) * H : l.h0 + b * H;
-      const float *c_prev = t ? l.c + (b * l.steps + t - 1) * H : l.c0 + b * H;
-      const float *xp = l.xp + (b * l.steps + t) * 4 * H;
-      for (int64_t j = 0; j < n; ++j) {
-        const float *r0 = l.w + (lo + j) * H, *r1 = r0 + H * H, *r2 = r1 + H * H, *r3 = r2 + H * H;
-        float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+  for (int64_t b = 0; b < l.batch; ++b) {
+    const float *h_prev = t ? l.h + (b * l.steps + t - 1) * H : l.h0 + b * H;
+    const float *c_prev = t ? l.c + (b * l.steps + t - 1) * H : l.c0 + b * H;
+    const float *xp = l.xp + (b * l.steps + t) * 4 * H;
+    for (int64_t j = 0; j < n; ++j) {
+      const float *r0 = l.w + (lo + j) * H, *r1 = r0 + H * H, *r2 = r1 + H * H, *r3 = r2 + H * H;
+      float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
-        for (int64_t k = 0; k < H; ++k) {
-          s0 += r0[k] * h_prev[k];
-          s1 += r1[k] * h_prev[k];
-          s2 += r2[k] * h_prev[k];
-          s3 += r3[k] * h_prev[k];
-        }
-        gates[j] = xp[lo + j] + s0;
-        gates[n + j] = xp[H + lo + j] + s1;
-        gates[2 * n + j] = xp[2 * H + lo + j] + s2;
-        gates[3 * n + j] = xp[3 * H + lo + j] + s3;
+      for (int64_t k = 0; k < H; ++k) {
+        s0 += r0[k] * h_prev[k];
+        s1 += r1[k] * h_prev[k];
+        s2 += r2[k] * h_prev[k];
+        s3 += r3[k] * h_prev[k];
       }
-      float *h = l.h + (b * l.steps + t) * H + lo;
-      float *c = l.c + (b * l.steps + t) * H + lo;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) {
-        const float cell = Sigmoid(gates[n + j]) * c_prev[lo + j] + Sigmoid(gates[j]) * Tanh(gates[2 * n + j]);
-        c[j] = cell;
-        h[j] = Sigmoid(gates[3 * n + j]) * Tanh(cell);
-      }
+      gates[j] = xp[lo + j] + s0;
+      gates[n + j] = xp[H + lo + j] + s1;
+      gates[2 * n + j] = xp[2 * H + lo + j] + s2;
+      gates[3 * n + j] = xp[3 * H + lo + j] + s3;
     }
-    barrier.Wait();  // step t's h is complete before any thread reads it
+    float *h = l.h + (b * l.steps + t) * H + lo;
+    float *c = l.c + (b * l.steps + t) * H + lo;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      const float cell = Sigmoid(gates[n + j]) * c_prev[lo + j] + Sigmoid(gates[j]) * Tanh(gates[2 * n + j]);
+      c[j] = cell;
+      h[j] = Sigmoid(gates[3 * n + j]) * Tanh(cell);
+    }
   }
+}
+
+// The recurrence as kParts tasks that may run concurrently, one after another, or anything between: a pool may
+// start a task late or run it on the thread that finished another. Each (step, part) is claimed by exactly one
+// task; a task does its own part of each step, and also the other part while that part's task has not started.
+class Recurrence {
+ public:
+  explicit Recurrence(const Layer &l)
+      : l_(l), claimed_(new std::atomic<bool>[l.steps * kParts]), done_(new std::atomic<int>[l.steps]) {
+    for (int64_t i = 0; i < l.steps * kParts; ++i) claimed_[i].store(false, std::memory_order_relaxed);
+    for (int64_t t = 0; t < l.steps; ++t) done_[t].store(0, std::memory_order_relaxed);
+    for (auto &s : started_) s.store(false, std::memory_order_relaxed);
+  }
+
+  void Run(int part) {
+    started_[part].store(true, std::memory_order_release);
+    const int64_t per = l_.hidden / kParts;
+    std::vector<float> gates(4 * (l_.hidden - per * (kParts - 1)));
+    for (int64_t t = 0; t < l_.steps; ++t) {
+      for (int q = part, i = 0; i < kParts; ++i, q = (q + 1) % kParts) {
+        if (q != part && started_[q].load(std::memory_order_acquire)) continue;  // its task does it
+        if (claimed_[t * kParts + q].exchange(true, std::memory_order_acq_rel)) continue;
+        Step(l_, t, q * per, q == kParts - 1 ? l_.hidden : (q + 1) * per, gates.data());
+        done_[t].fetch_add(1, std::memory_order_release);
+      }
+      // step t's h is complete before any part of step t + 1 reads it; spins briefly (a step is tens of
+      // microseconds), then yields so a descheduled partner gets the core
+      for (int spins = 0; done_[t].load(std::memory_order_acquire) < kParts; ++spins)
+        if (spins > 2000) std::this_thread::yield();
+    }
+  }
+
+ private:
+  const Layer &l_;
+  std::unique_ptr<std::atomic<bool>[]> claimed_;
+  std::unique_ptr<std::atomic<int>[]> done_;
+  std::atomic<bool> started_[kParts];
+};
+
+using PoolTask = std::function<int(void *, int, float, float)>;
+
+// MindSpore's kernel thread pool and its ParallelLaunch (mindspore::kernel::GetActorMgrInnerThreadPool(),
+// mindspore::ThreadPool::ParallelLaunch(const Func &, Content, int)), looked up in the libraries already loaded.
+struct Pool {
+  void *(*get)() = nullptr;
+  int (*launch)(void *pool, const PoolTask &task, void *content, int count) = nullptr;
+};
+
+const Pool &MindSporePool() {
+  static const Pool pool = [] {
+    Pool p;
+    void *ops = dlopen("libmindspore_ops_cpu.so", RTLD_NOW | RTLD_NOLOAD);
+    void *core = dlopen("libmindspore_core.so", RTLD_NOW | RTLD_NOLOAD);
+    if (ops && core) {
+      p.get = reinterpret_cast<void *(*)()>(dlsym(ops, "_ZN9mindspore6kernel26GetActorMgrInnerThreadPoolEv"));
+      p.launch = reinterpret_cast<decltype(p.launch)>(
+          dlsym(core, "_ZN9mindspore10ThreadPool14ParallelLaunchERKSt8functionIFiPviffEES2_i"));
+    }
+    return p;
+  }();
+  return pool;
 }
 
 }  // namespace
@@ -116,11 +159,20 @@ extern "C" int LstmLayer(int nparam, void **params, int *ndims, int64_t **shapes
                 static_cast<float *>(params[4]),
                 static_cast<float *>(params[4]) + shapes[0][0] * shapes[0][1] * (shapes[0][2] / 4),
                 shapes[0][0], shapes[0][1], shapes[0][2] / 4};
-  const int64_t half = l.hidden / kThreads;
-  Barrier barrier(kThreads);
-  std::thread other([&] { Run(l, half, l.hidden, barrier); });
-  Run(l, 0, half, barrier);
-  other.join();
+  Recurrence recurrence(l);
+  const Pool &pool = MindSporePool();
+  void *threads = pool.get && pool.launch ? pool.get() : nullptr;
+  const PoolTask task = [&recurrence](void *, int part, float, float) {
+    recurrence.Run(part);
+    return 0;
+  };
+  if (threads) {
+    pool.launch(threads, task, nullptr, kParts);
+  } else {
+    std::thread other([&recurrence] { recurrence.Run(1); });
+    recurrence.Run(0);
+    other.join();
+  }
   return 0;
 }
 
