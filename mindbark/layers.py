@@ -11,6 +11,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
 
 from . import kernels
+from .graph_ops import concat, rows, split
 
 
 def _param(shape, dtype, name) -> Parameter:
@@ -105,9 +106,11 @@ class Conv1d(nn.Cell):
         y = None
         # the taps' weights by split: StridedSlice copied them at ~0.2 GB/s on CPU, a full-length one (k == 1) at
         # 50x a copy's time
-        for j, w in enumerate(ops.split(self.weight, 1, axis=0)):
-            rows = x if k == 1 else x[:, j * self.dilation: j * self.dilation + t]
-            tap = self.matmul(rows.reshape(b * t, in_ch), w.reshape(out_ch, in_ch))
+        taps = split(self.weight, 1, axis=0)
+        for j in range(k):
+            w = taps[j]
+            window = x if k == 1 else rows(x, j * self.dilation, t)
+            tap = self.matmul(window.reshape(b * t, in_ch), w.reshape(out_ch, in_ch))
             y = tap if y is None else y + tap
         return ops.bias_add(y, self.bias).reshape(b, t, out_ch)
 
@@ -143,15 +146,16 @@ class ConvTranspose1d(nn.Cell):
         z = self.matmul(x.reshape(b * t, in_ch), self.weight).reshape(b, t, chunks, s * out_ch)
         y = None
         # split, not z[:, :, c]: that StridedSlice over a middle axis ran ~20x slower than a copy on CPU
-        for c, part in enumerate(ops.split(z, 1, axis=2)):  # chunk c of frame i lands at rows (i + c) * s ...
-            part = part.reshape(b, t * s, out_ch)
+        parts_of_z = split(z, 1, axis=2)
+        for c in range(chunks):  # chunk c of frame i lands at rows (i + c) * s ...
+            part = parts_of_z[c].reshape(b, t * s, out_ch)
             parts = ([ops.zeros((b, c * s, out_ch), x.dtype)] if c else []) + [part]
             if c < chunks - 1:
                 parts.append(ops.zeros((b, (chunks - 1 - c) * s, out_ch), x.dtype))
-            part = ops.concat(parts, axis=1) if len(parts) > 1 else part
+            part = concat(parts, axis=1) if len(parts) > 1 else part
             y = part if y is None else y + part
         n = (t - 1) * s + self.kernel_size
-        return ops.split(y, [n, y.shape[1] - n], axis=1)[0] if n < y.shape[1] else y
+        return rows(y, 0, n) if n < y.shape[1] else y
 
     def add_bias(self, y):
         b, n, out_ch = y.shape

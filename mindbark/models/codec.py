@@ -16,6 +16,7 @@ from mindspore.common.initializer import initializer
 
 from .. import kernels
 from ..config import CodecConfig
+from ..graph_ops import concat, rows, split
 from ..jit import compiled
 from ..layers import Conv1d, ConvTranspose1d
 
@@ -23,8 +24,8 @@ CHUNK = 128  # frames per compiled decoder step: each step costs ~10 ms beyond i
 
 
 def _tail(x, n: int):
-    """The last n rows of (B, T, C), by split: a StridedSlice of a long signal ran tens of ms on CPU."""
-    return ops.split(x, [x.shape[1] - n, n], axis=1)[1]
+    """The last n rows of (B, T, C)."""
+    return rows(x, x.shape[1] - n, n)
 
 
 class PaddedConv1d(nn.Cell):
@@ -48,13 +49,13 @@ class PaddedConv1d(nn.Cell):
         if self.reflect:
             # a signal no longer than the padding is reflected after zeros are appended, as EnCodec does
             short = x.shape[1] <= self.pad
-            ext = ops.concat([x, ops.zeros((x.shape[0], self.pad + 1 - x.shape[1], x.shape[2]), x.dtype)], 1) \
+            ext = concat([x, ops.zeros((x.shape[0], self.pad + 1 - x.shape[1], x.shape[2]), x.dtype)], 1) \
                 if short else x
             start = ops.gather(ext, Tensor(np.arange(self.pad, 0, -1), ms.int32), 1)
         else:
             start = ops.zeros(context.shape, x.dtype)
         context = ops.select(ops.tile(first.reshape(1, 1, 1), context.shape), start, context)
-        x = ops.concat([context, x], axis=1)
+        x = concat([context, x], axis=1)
         return self.conv(x), _tail(x, self.pad)
 
 
@@ -71,8 +72,8 @@ class PaddedConvTranspose1d(nn.Cell):
     def construct(self, x, overhang, first=None):  # (B, T, C) -> (B, T * stride, Cout), new overhang
         y = self.conv.overlap_add(x)  # (B, (T - 1) * stride + k, Cout)
         n = y.shape[1] - self.overhang
-        y, rest = ops.split(y, [n, self.overhang], axis=1)
-        carried = overhang if n == self.overhang else ops.concat(
+        y, rest = rows(y, 0, n), rows(y, n, self.overhang)
+        carried = overhang if n == self.overhang else concat(
             [overhang, ops.zeros((y.shape[0], n - self.overhang, y.shape[2]), y.dtype)], axis=1)
         return self.conv.add_bias(y + carried), rest
 
@@ -102,11 +103,11 @@ class LSTM(nn.Cell):
             projected = ops.bias_add(self.matmul(y.reshape(b * t, dim), self.lstm.w_ih_list[i]), bias)
             steps = self.recurrence(projected.reshape(b, t, 4 * dim), self.lstm.w_hh_list[i], state[0][i],
                                     state[1][i])  # (2, B, T, dim): h and c after every step
-            h, c = ops.split(steps, 1, axis=0)  # by split: StridedSlice took 1.4 ms for steps[0]
+            h, c = split(steps, 1, axis=0)  # by split: StridedSlice took 1.4 ms for steps[0]
             y = h.reshape(b, t, dim)
             hs = hs + (_tail(y, 1).reshape(1, b, dim),)
             cs = cs + (_tail(c.reshape(b, t, dim), 1).reshape(1, b, dim),)
-        return y + x, ops.stack([ops.concat(hs), ops.concat(cs)])
+        return y + x, ops.stack([concat(hs, axis=0), concat(cs, axis=0)])
 
 
 class ResnetBlock(nn.Cell):

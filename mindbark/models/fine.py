@@ -4,6 +4,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from ..config import GPTConfig
+from ..graph_ops import arange, split
 from ..jit import compiled
 from ..layers import Embedding, LayerNorm, Linear, linear
 from .gpt import Block
@@ -35,14 +36,14 @@ class FineGPT(nn.Cell):
     def construct(self, codes, codebook_idx):
         """Logits (B, T, V) for codebook `codebook_idx` (a scalar tensor) given codes (B, T, n_codes_total)."""
         b, t, n = codes.shape
-        books = ops.split(codes, 1, axis=2)
+        books = split(codes, 1, axis=2)
         x = self.wtes[0](books[0].reshape(b, t))
         for i in range(1, n):
             # codebooks above the predicted one are not seen; the factor is tiled, as a broadcasting multiply
             # would keep 4x its output for the graph's life (see gpt.py)
             keep = ops.tile((codebook_idx >= i).astype(x.dtype).reshape(1, 1, 1), (b, t, x.shape[2]))
             x = x + self.wtes[i](books[i].reshape(b, t)) * keep
-        x = x + self.wpe(ops.tile(ops.arange(t).reshape(1, t), (b, 1)))
+        x = x + self.wpe(ops.tile(arange(t).reshape(1, t), (b, 1)))
         for block in self.h:
             x, _, _ = block(x)
         x = self.ln_f(x)

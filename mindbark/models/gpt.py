@@ -21,6 +21,7 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 
 from ..config import GPTConfig
+from ..graph_ops import arange, concat, softmax, split
 from ..jit import compiled
 from ..layers import GELU, Embedding, LayerNorm, Linear, linear
 from ..memory import zero_pages
@@ -53,8 +54,8 @@ def attend(q, k, v, bias=None, k_past=None, v_past=None, past_bias=None):
     if bias is not None:
         scores = scores + bias
     if k_past is not None:
-        scores = ops.concat([_scores(q, k_past) + past_bias, scores], axis=-1)
-    probs = ops.softmax(scores, axis=-1)
+        scores = concat([_scores(q, k_past) + past_bias, scores], axis=-1)
+    probs = softmax(scores)
     if probs.dtype != v.dtype:
         probs = probs.astype(v.dtype)
     if k_past is None:
@@ -68,7 +69,7 @@ def split_heads(x, n: int, head_size: int):
     b, t, _ = x.shape
     if t == 1:
         return x.reshape(b, n, 1, head_size)
-    return ops.concat(ops.split(x, head_size, axis=2), axis=1).reshape(b, n, t, head_size)
+    return concat(split(x, head_size, axis=2), axis=1).reshape(b, n, t, head_size)
 
 
 def merge_heads(y):
@@ -76,7 +77,7 @@ def merge_heads(y):
     b, n, t, hs = y.shape
     if t == 1:
         return y.reshape(b, 1, n * hs)
-    return ops.concat(ops.split(y, 1, axis=1), axis=3).reshape(b, t, n * hs)
+    return concat(split(y, 1, axis=1), axis=3).reshape(b, t, n * hs)
 
 
 class SelfAttention(nn.Cell):
@@ -232,15 +233,15 @@ class GPT(nn.Cell):
             x = self.wte(x)
         b, t, _ = x.shape
         n_head, slots = self.config.n_head, self.config.block_size
-        pos = start + ops.arange(t)  # (T,)
+        pos = start + arange(t)  # (T,)
         x = x + self.wpe(ops.tile(pos.reshape(1, t), (b, 1)))  # positions gathered at (B, T): no broadcast add
-        causal = ops.arange(t).reshape(1, t) <= ops.arange(t).reshape(t, 1)  # (T, T) among the new positions
+        causal = arange(t).reshape(1, t) <= arange(t).reshape(t, 1)  # (T, T) among the new positions
         own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
         bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
         past_bias = None
         if past is not None:
             if past_keys is None:  # the whole cache
-                before = (ops.arange(slots) < start).reshape(1, 1, 1, slots)
+                before = (arange(slots) < start).reshape(1, 1, 1, slots)
                 past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
             past_keys = past_keys.reshape(b, 1, 1, -1)
             past_bias = attention_bias(ops.tile(past_keys, (1, 1, t, 1)), n_head)  # (B, nh, T, L)
