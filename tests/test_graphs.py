@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 import pytest
+from mindspore import Tensor
 
 from mindbark import BarkModel, load_voice
 from mindbark.generation.config import config_from_kwargs
@@ -56,6 +57,16 @@ def test_another_batch_size_gets_graphs_of_its_own(tiny_dir, tiny_model, tiny_pr
     _same(_run(BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path), one), _run(tiny_model, one))
 
 
+def test_a_loaded_prompt_chunk_graph_compiles_once_for_every_past_length(tiny_dir, tmp_path):
+    for process in ("saves", "loads"):
+        gpt = BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path).semantic
+        gpt.setup_cache(1)
+        keys = Tensor(np.ones((1, gpt.config.block_size), bool))
+        gpt.prefill(np.arange(12).reshape(1, 12), keys, chunk=4)  # pasts of 1 (masked), 4 and 8 slots
+        (runner,) = gpt._chunk._runners.values()
+        assert len(runner.compile_cache) == 1, process
+
+
 def test_a_damaged_graph_file_is_compiled_again(tiny_dir, reference, tmp_path, caplog):
     inputs, want = reference
     _run(BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path), inputs)
@@ -77,7 +88,7 @@ def test_a_loaded_graph_that_fails_to_run_is_compiled_in_memory(tiny_dir, refere
     def fails(*args):
         raise RuntimeError("kernel launch failed\n(C++ context)")
 
-    monkeypatch.setattr(GraphStore, "load", lambda self, path, owner: fails)
+    monkeypatch.setattr(GraphStore, "load", lambda self, path, owner, dynamic=None: fails)
     model = BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path)
     with caplog.at_level(logging.WARNING, logger="mindbark.graphs"):
         _same(_run(model, inputs), want)
