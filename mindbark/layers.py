@@ -116,50 +116,39 @@ class Conv1d(nn.Cell):
 
 
 class ConvTranspose1d(nn.Cell):
-    """Unpadded transposed 1-D convolution over channels-last signals (B, T, Cin) -> (B, (T-1)*stride + k, Cout).
+    """Transposed 1-D convolution with kernel 2 * stride (SEANet's upsampling) over channels-last signals, in
+    chunks: (B, T, Cin) and the previous chunk's overhang (B, stride, Cout) -> (B, T * stride, Cout) and this
+    chunk's overhang. A signal's first chunk takes a zero overhang; past its end the overhang is dropped, which is
+    the right trim of a causal transposed convolution.
 
-    One matmul gives every tap of every input frame (B, T, chunks, stride * Cout); chunk c lands c strides later,
-    so the taps are overlap-added by shifting whole rows. The weight is kept as (chunks * stride * out, in), taps
-    padded to whole strides; checkpoints hold torch's (in, out, k) (`checkpoint_layout`).
+    One matmul gives both taps of every input frame (B, T, 2, stride * Cout). Frame i's first tap covers output rows
+    i*s..(i+1)*s-1 and its second one the next s rows, so the second taps land shifted by one stride, after the
+    previous chunk's overhang: one concat and one add, where summing zero-padded copies of both took two concats,
+    two adds and a trim, each over the whole output. The weight is kept as (2 * stride * out, in); checkpoints
+    hold torch's (in, out, k) (`checkpoint_layout`).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, dtype=ms.float32):
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int, dtype=ms.float32):
         super().__init__()
-        self.chunks = -(-kernel_size // stride)
-        self.weight = _param((self.chunks * stride * out_ch, in_ch), dtype, "weight")
+        if kernel_size != 2 * stride:
+            raise ValueError(f"kernel size {kernel_size} is not twice the stride {stride}")
+        self.weight = _param((kernel_size * out_ch, in_ch), dtype, "weight")
         self.bias = _param((out_ch,), dtype, "bias")
         self.stride = stride
-        self.kernel_size = kernel_size
         self.checkpoint_layout = {"weight": ((in_ch, out_ch, kernel_size), self._layout)}
         self.matmul = ops.MatMul(transpose_b=True)
 
-    def _layout(self, w: np.ndarray) -> np.ndarray:  # (in, out, k) -> (k', out, in) -> (k' * out, in)
-        in_ch, out_ch, k = w.shape
-        w = np.pad(w, ((0, 0), (0, 0), (0, self.chunks * self.stride - k)))
-        return w.transpose(2, 1, 0).reshape(-1, in_ch)
+    @staticmethod
+    def _layout(w: np.ndarray) -> np.ndarray:  # (in, out, k) -> (k, out, in) -> (k * out, in)
+        return w.transpose(2, 1, 0).reshape(-1, w.shape[0])
 
-    def overlap_add(self, x):
-        """The output without bias: (B, T, Cin) -> (B, (T-1)*stride + k, Cout)."""
+    def construct(self, x, overhang):
         b, t, in_ch = x.shape
-        s, chunks = self.stride, self.chunks
-        out_ch = self.bias.shape[0]
-        z = self.matmul(x.reshape(b * t, in_ch), self.weight).reshape(b, t, chunks, s * out_ch)
-        y = None
+        s, out_ch = self.stride, self.bias.shape[0]
+        z = self.matmul(x.reshape(b * t, in_ch), self.weight).reshape(b, t, 2, s * out_ch)
         # split, not z[:, :, c]: that StridedSlice over a middle axis ran ~20x slower than a copy on CPU
-        parts_of_z = split(z, 1, axis=2)
-        for c in range(chunks):  # chunk c of frame i lands at rows (i + c) * s ...
-            part = parts_of_z[c].reshape(b, t * s, out_ch)
-            parts = ([ops.zeros((b, c * s, out_ch), x.dtype)] if c else []) + [part]
-            if c < chunks - 1:
-                parts.append(ops.zeros((b, (chunks - 1 - c) * s, out_ch), x.dtype))
-            part = concat(parts, axis=1) if len(parts) > 1 else part
-            y = part if y is None else y + part
-        n = (t - 1) * s + self.kernel_size
-        return rows(y, 0, n) if n < y.shape[1] else y
-
-    def add_bias(self, y):
-        b, n, out_ch = y.shape
-        return ops.bias_add(y.reshape(b * n, out_ch), self.bias).reshape(b, n, out_ch)
-
-    def construct(self, x):
-        return self.add_bias(self.overlap_add(x))
+        first, second = split(z, 1, axis=2)
+        first, second = first.reshape(b * t * s, out_ch), second.reshape(b, t * s, out_ch)
+        shifted = overhang if t == 1 else concat([overhang, rows(second, 0, (t - 1) * s)], axis=1)
+        y = ops.bias_add(first, self.bias) + shifted.reshape(b * t * s, out_ch)
+        return y.reshape(b, t * s, out_ch), rows(second, (t - 1) * s, s)

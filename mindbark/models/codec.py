@@ -60,22 +60,16 @@ class PaddedConv1d(nn.Cell):
 
 
 class PaddedConvTranspose1d(nn.Cell):
-    """EnCodec's causal upsampling conv: the kernel's overhang past each chunk is carried (`overhang`, no bias)
+    """EnCodec's causal upsampling conv (kernel 2 * stride): the overhang past each chunk (no bias) is carried
     into the next chunk's first rows, and past the signal's end it is trimmed."""
 
     def __init__(self, cfg: CodecConfig, in_ch: int, out_ch: int, kernel_size: int, stride: int, dtype=ms.float32):
         super().__init__()
         self.conv = ConvTranspose1d(in_ch, out_ch, kernel_size, stride, dtype)
-        self.overhang = kernel_size - stride
-        self.state_shape = (self.overhang, out_ch)
+        self.state_shape = (stride, out_ch)
 
     def construct(self, x, overhang, first=None):  # (B, T, C) -> (B, T * stride, Cout), new overhang
-        y = self.conv.overlap_add(x)  # (B, (T - 1) * stride + k, Cout)
-        n = y.shape[1] - self.overhang
-        y, rest = rows(y, 0, n), rows(y, n, self.overhang)
-        carried = overhang if n == self.overhang else concat(
-            [overhang, ops.zeros((y.shape[0], n - self.overhang, y.shape[2]), y.dtype)], axis=1)
-        return self.conv.add_bias(y + carried), rest
+        return self.conv(x, overhang)
 
 
 class LSTM(nn.Cell):
