@@ -168,6 +168,7 @@ extern "C" int LstmLayer(int nparam, void **params, int *ndims, int64_t **shapes
   };
   if (threads) {
     pool.launch(threads, task, nullptr, kParts);
+    recurrence.Run(0);  // nothing left after a complete launch; finishes whatever a failed one did not run
   } else {
     std::thread other([&recurrence] { recurrence.Run(1); });
     recurrence.Run(0);
