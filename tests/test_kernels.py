@@ -107,6 +107,42 @@ def test_lstm_matches_torch_across_chunks(batch, dim, steps):
     np.testing.assert_allclose(new_state, np.stack([h.numpy(), c.numpy()]), rtol=0, atol=1e-5)
 
 
+_CALL_LSTM_KERNEL = """
+import ctypes, sys
+import numpy as np
+lib, data = sys.argv[1], sys.argv[2]
+xp, w, h0, c0 = (np.ascontiguousarray(a, np.float32) for a in np.load(data + "/in.npz").values())
+b, t, four_h = xp.shape
+out = np.empty((2, b, t, four_h // 4), np.float32)
+arrays = [xp, w, h0, c0, out]
+params = (ctypes.c_void_p * 5)(*(a.ctypes.data for a in arrays))
+dims = (ctypes.c_int * 5)(*(a.ndim for a in arrays))
+shapes = [(ctypes.c_int64 * a.ndim)(*a.shape) for a in arrays]
+shape_ptrs = (ctypes.POINTER(ctypes.c_int64) * 5)(*(ctypes.cast(s, ctypes.POINTER(ctypes.c_int64)) for s in shapes))
+assert ctypes.CDLL(lib).LstmLayer(5, params, dims, shape_ptrs, None, None, None) == 0
+assert "mindspore" not in sys.modules
+np.save(data + "/out.npy", out)
+"""
+
+
+def test_lstm_kernel_without_mindspores_pool_runs_on_a_thread_of_its_own(tmp_path):
+    # a process without MindSpore has no thread pool to find: the path a MindSpore build without it takes
+    torch.manual_seed(5)
+    batch, steps, dim = 2, 7, 37
+    ref = torch.nn.LSTM(dim, dim, 1, batch_first=True).eval()
+    w_ih, w_hh, b_ih, b_hh = (p.detach().numpy() for p in ref.parameters())
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((batch, steps, dim)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((batch, dim)).astype(np.float32) for _ in range(2))
+    np.savez(tmp_path / "in.npz", xp=x @ w_ih.T + b_ih + b_hh, w=w_hh, h0=h0, c0=c0)
+    subprocess.run([sys.executable, "-c", _CALL_LSTM_KERNEL, str(kernels.library()), str(tmp_path)], check=True)
+    with torch.no_grad():
+        y, (h, c) = ref(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
+    got = np.load(tmp_path / "out.npy")  # h and c after every step
+    np.testing.assert_allclose(got[0], y.numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[1][:, -1], c.numpy()[0], rtol=0, atol=1e-5)
+
+
 def test_lstm_fallback_matches_the_kernel(fresh_library, monkeypatch):
     ms.set_device("CPU")
     _, ours = _lstm_pair(48, 2, seed=3)
