@@ -1,0 +1,27 @@
+"""mindbark's convolutions against torch's, with the weights converted as checkpoints are."""
+
+import mindspore as ms
+import numpy as np
+import pytest
+import torch
+from mindspore import Tensor
+
+from mindbark.layers import Conv1d
+
+
+@pytest.mark.parametrize("in_ch, out_ch, k, dilation", [
+    (32, 1, 7, 1),  # fewer outputs than inputs over all taps (the decoder's last conv): taps summed on the outputs
+    (24, 2, 3, 3),
+    (5, 3, 3, 2),   # the rest: taps summed on the inputs
+    (6, 4, 1, 1),
+])
+def test_conv1d(in_ch, out_ch, k, dilation):
+    rs = np.random.RandomState(k)
+    weight, bias = rs.randn(out_ch, in_ch, k).astype(np.float32), rs.randn(out_ch).astype(np.float32)
+    x = rs.randn(2, 40 + (k - 1) * dilation, in_ch).astype(np.float32)  # channels-last, already padded
+    conv = Conv1d(in_ch, out_ch, k, dilation)
+    conv.weight.set_data(Tensor(conv.checkpoint_layout["weight"][1](weight)))
+    conv.bias.set_data(Tensor(bias))
+    ref = torch.nn.functional.conv1d(torch.tensor(x).transpose(1, 2), torch.tensor(weight), torch.tensor(bias),
+                                     dilation=dilation).transpose(1, 2).numpy()
+    np.testing.assert_allclose(conv(Tensor(x)).asnumpy(), ref, atol=1e-5, rtol=0)
