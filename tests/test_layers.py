@@ -1,11 +1,11 @@
 """mindbark's convolutions against torch's, with the weights converted as checkpoints are."""
 
-import mindspore as ms
 import numpy as np
 import pytest
 import torch
 from mindspore import Tensor
 
+from mindbark import set_device
 from mindbark.layers import Conv1d
 
 
@@ -16,6 +16,7 @@ from mindbark.layers import Conv1d
     (6, 4, 1, 1),
 ])
 def test_conv1d(in_ch, out_ch, k, dilation):
+    set_device("cpu")  # before the first op: a later set_device fails once the runtime is up
     rs = np.random.RandomState(k)
     weight, bias = rs.randn(out_ch, in_ch, k).astype(np.float32), rs.randn(out_ch).astype(np.float32)
     x = rs.randn(2, 40 + (k - 1) * dilation, in_ch).astype(np.float32)  # channels-last, already padded
