@@ -4,19 +4,20 @@
 // parts, each with half the weights, which then stay in one core's L2; the parts of a step must all be done before
 // the next step reads its h.
 //
-// The parts run on MindSpore's own CPU kernel thread pool, found by symbol in the running process: the launching
-// thread and the pool's idle worker, which would otherwise spin beside the kernel. A thread of the kernel's own
-// made three busy threads on two cores, and the kernel ran ~9 ms a call inside the codec graph against ~6 alone.
-// Where the pool is missing (another MindSpore build) the second part gets a thread of its own.
+// The parts run on MindSpore's own CPU kernel thread pool (`pool.cc`); where it is missing (another MindSpore
+// build) the second part gets a thread of its own.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <dlfcn.h>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
+
+namespace mindbark {
+bool LaunchOnPool(const std::function<int(void *, int, float, float)> &task, int count);
+}
 
 namespace {
 
@@ -125,30 +126,6 @@ class Recurrence {
   std::atomic<bool> started_[kParts];
 };
 
-using PoolTask = std::function<int(void *, int, float, float)>;
-
-// MindSpore's kernel thread pool and its ParallelLaunch (mindspore::kernel::GetActorMgrInnerThreadPool(),
-// mindspore::ThreadPool::ParallelLaunch(const Func &, Content, int)), looked up in the libraries already loaded.
-struct Pool {
-  void *(*get)() = nullptr;
-  int (*launch)(void *pool, const PoolTask &task, void *content, int count) = nullptr;
-};
-
-const Pool &MindSporePool() {
-  static const Pool pool = [] {
-    Pool p;
-    void *ops = dlopen("libmindspore_ops_cpu.so", RTLD_NOW | RTLD_NOLOAD);
-    void *core = dlopen("libmindspore_core.so", RTLD_NOW | RTLD_NOLOAD);
-    if (ops && core) {
-      p.get = reinterpret_cast<void *(*)()>(dlsym(ops, "_ZN9mindspore6kernel26GetActorMgrInnerThreadPoolEv"));
-      p.launch = reinterpret_cast<decltype(p.launch)>(
-          dlsym(core, "_ZN9mindspore10ThreadPool14ParallelLaunchERKSt8functionIFiPviffEES2_i"));
-    }
-    return p;
-  }();
-  return pool;
-}
-
 }  // namespace
 
 // params: xp (B, T, 4H), w_hh (4H, H), h0 (B, H), c0 (B, H); out (2, B, T, H): h and c after every step
@@ -160,14 +137,11 @@ extern "C" int LstmLayer(int nparam, void **params, int *ndims, int64_t **shapes
                 static_cast<float *>(params[4]) + shapes[0][0] * shapes[0][1] * (shapes[0][2] / 4),
                 shapes[0][0], shapes[0][1], shapes[0][2] / 4};
   Recurrence recurrence(l);
-  const Pool &pool = MindSporePool();
-  void *threads = pool.get && pool.launch ? pool.get() : nullptr;
-  const PoolTask task = [&recurrence](void *, int part, float, float) {
+  const auto task = [&recurrence](void *, int part, float, float) {
     recurrence.Run(part);
     return 0;
   };
-  if (threads) {
-    pool.launch(threads, task, nullptr, kParts);
+  if (mindbark::LaunchOnPool(task, kParts)) {
     recurrence.Run(0);  // nothing left after a complete launch; finishes whatever a failed one did not run
   } else {
     std::thread other([&recurrence] { recurrence.Run(1); });
