@@ -5,6 +5,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import mindspore as ms
 import numpy as np
@@ -14,7 +15,7 @@ from mindspore import Tensor, ops
 
 from mindbark import kernels
 from mindbark.layers import GELU, LayerNorm
-from mindbark.models.codec import LSTM
+from mindbark.models.codec import LSTM, PaddedConv1d
 
 
 @pytest.fixture
@@ -53,6 +54,29 @@ def test_layer_norm_matches_torch():
     x = (rng.standard_normal((2, 37, 768)) * 4 + 3).astype(np.float32)  # rows far from zero mean
     ref = torch.nn.functional.layer_norm(torch.from_numpy(x), (768,), torch.from_numpy(w), torch.from_numpy(b))
     np.testing.assert_allclose(_run(ln, x), ref.numpy(), rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("in_ch, out_ch, k, dilation, batch, t", [
+    (6, 4, 3, 2, 2, 9),    # dilated, batched
+    (32, 1, 7, 1, 1, 20),  # the decoder's last conv
+    (5, 3, 3, 1, 1, 1),    # a chunk shorter than the padding: MindSpore's ops instead
+])
+def test_causal_conv_sums_its_taps_as_torch(in_ch, out_ch, k, dilation, batch, t):
+    ms.set_device("CPU")
+    conv = PaddedConv1d(SimpleNamespace(pad_mode="constant"), in_ch, out_ch, k, dilation)
+    assert conv.sum_taps is not None
+    rng = np.random.default_rng(k + t)
+    weight, bias = rng.standard_normal((out_ch, in_ch, k), np.float32), rng.standard_normal(out_ch, np.float32)
+    conv.conv.weight.set_data(Tensor(conv.conv.checkpoint_layout["weight"][1](weight)))
+    conv.conv.bias.set_data(Tensor(bias))
+    x, context = (rng.standard_normal((batch, n, in_ch), np.float32) for n in (t, conv.pad))
+    full = np.concatenate([context, x], axis=1)
+    ref = torch.nn.functional.conv1d(torch.from_numpy(full).transpose(1, 2), torch.from_numpy(weight),
+                                     torch.from_numpy(bias), dilation=dilation).transpose(1, 2).numpy()
+    fn = ms.jit(conv.construct, capture_mode="ast")
+    y, new_context = fn(Tensor(x), Tensor(context), Tensor(False))
+    np.testing.assert_allclose(y.asnumpy(), ref, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(new_context.asnumpy(), full[:, -conv.pad:])
 
 
 def test_kernel_in_a_dynamic_shape_graph():

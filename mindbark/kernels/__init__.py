@@ -1,10 +1,12 @@
 """CPU kernels as MindSpore custom ops, from a library compiled on first use: exact GELU and LayerNorm
-(`cpu_ops.cc`) and the codec's LSTM recurrence (`lstm.cc`), all `ops.Custom(func_type="aot")` functions.
+(`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`) and the tap sums of its causal convolutions (`conv.cc`), all
+`ops.Custom(func_type="aot")` functions; the last two split their work over MindSpore's thread pool (`pool.cc`).
 
 MindSpore 2.10's CPU kernels for these ran 2-40x slower than torch's on Bark's shapes (2 threads, measured):
 GELU through `ops.erf` (scalar libm erf, value-dependent) took 1.2-4 ms over (128, 3072) where torch takes 0.07 ms,
 and `ops.LayerNorm` 2.9 ms over (1024, 768). Together they were 2.1 s of a 30 s bark-small generation. `nn.LSTM`
-took ~50 ms of the codec's ~145 ms for 240 frames, twice torch's LSTM.
+took ~50 ms of the codec's ~145 ms for 240 frames, twice torch's LSTM. The convolutions' copied input windows cost
+more than their matmuls at EnCodec's last stages.
 
 The library is built with the system C++ compiler (`$CXX`, else `c++`) and `-march=native` into mindbark's cache
 home, named by a digest of the sources, the compiler and the CPU, so a new machine or a new source builds its own;
@@ -66,7 +68,8 @@ def library() -> Path | None:
         return None
     cxx = _compiler()
     if cxx is None:
-        log.warning("mindbark: no C++ compiler (set CXX); MindSpore's slower GELU, LayerNorm and LSTM are used on CPU")
+        log.warning("mindbark: no C++ compiler (set CXX); MindSpore's slower GELU, LayerNorm and LSTM (and codec "
+                    "conv tap sums) are used on CPU")
         return None
     try:
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
@@ -87,7 +90,7 @@ def library() -> Path | None:
         return path
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
         log.warning("mindbark: could not build the CPU kernels (%s); MindSpore's slower GELU, LayerNorm and LSTM "
-                    "are used", e)
+                    "(and codec conv tap sums) are used", e)
         return None
 
 
