@@ -119,9 +119,8 @@ class Conv1d(nn.Cell):
     def _narrow(self, x, t: int):
         """A conv with fewer outputs than inputs over all its taps (EnCodec's last: 7 taps, 32 channels in, 1 out):
         one matmul gives every tap's output at every row, and those narrow outputs are shifted and summed instead of
-        the wide inputs (each input window is a copy: 7 of 5 MB per 128-frame chunk; 240-frame decode 61 -> 56 ms
-        before the codec's convs summed their taps in a kernel, which is now this path's place where the kernels
-        do not apply)."""
+        the wide inputs (each input window is a copy: 7 of 5 MB per 128-frame chunk; 240-frame decode 61 -> 56 ms).
+        The codec's convs reach it where mindbark's CPU kernels do not apply (`PaddedConv1d`)."""
         k, out_ch, in_ch = self.weight.shape
         b, rows_in = x.shape[0], x.shape[1]
         z = self.matmul(x.reshape(b * rows_in, in_ch), self.weight.reshape(k * out_ch, in_ch))
