@@ -7,7 +7,6 @@ snapshot already on disk (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/h
 downloaded with `huggingface_hub` (an optional dependency: `pip install mindbark[hub]`).
 """
 
-import json
 import logging
 import os
 import re
@@ -16,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .convert import convert_checkpoint, mindbark_home
+from .convert import convert_checkpoint
 from .errors import one_line
-from .models.bark import FORMAT_VERSION, MARKER
+from .paths import is_current, mindbark_home
 from .random_model import tiny_random_dir
 
 MODELS = {"bark-small": "suno/bark-small", "bark": "suno/bark"}
@@ -141,11 +140,8 @@ def _check_resolvable(endpoint: str):
 
 def _resolve_hub_model(repo_id: str, allow_download: bool, log: Log) -> Path:
     dst = mindbark_home() / repo_id.split("/")[-1]
-    try:
-        if json.loads((dst / MARKER).read_text()).get("format_version") == FORMAT_VERSION:
-            return dst
-    except (OSError, ValueError):
-        pass
+    if is_current(dst):
+        return dst
     src = find_snapshot(repo_id)
     if src is None:
         if not allow_download:

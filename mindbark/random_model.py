@@ -5,7 +5,6 @@ small cased BERT vocabulary. Its audio is noise: the weights are random.
 """
 
 import hashlib
-import json
 import re
 import string
 from pathlib import Path
@@ -15,9 +14,9 @@ from safetensors.numpy import save_file
 
 from .checkpoint import weight_shapes
 from .config import BarkConfig
-from .convert import mindbark_home
-from .convert.writer import atomic_directory, write_marker
-from .models.bark import FORMAT_VERSION, MARKER, build_submodels
+from .convert.writer import atomic_directory
+from .models.bark import build_submodels
+from .paths import FORMAT_VERSION, mindbark_home, read_marker, write_marker
 
 NAME = "tiny-random"
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "tiny.json"
@@ -89,7 +88,7 @@ def build_tiny_random(dst, seed: int = SEED, config=CONFIG) -> Path:
             save_file(weights, str(tmp / f"{name}.safetensors"), metadata={"format": "mindbark"})
         (tmp / "config.json").write_bytes(config.read_bytes())
         (tmp / "vocab.txt").write_text("\n".join(vocabulary()) + "\n", encoding="utf-8")
-        write_marker(tmp, {"format_version": FORMAT_VERSION, "source_format": "random", "seed": seed,
+        write_marker(tmp, {"source_format": "random", "seed": seed,
                            "config_sha256": _digest(config)})
     return dst
 
@@ -100,10 +99,7 @@ def tiny_random_dir(seed: int = SEED) -> Path:
     It is rebuilt when the seed, mindbark's format or `configs/tiny.json` changed since.
     """
     dst = mindbark_home() / NAME
-    try:
-        meta = json.loads((dst / MARKER).read_text())
-    except (OSError, ValueError):
-        meta = {}
+    meta = read_marker(dst) or {}
     wanted = {"format_version": FORMAT_VERSION, "seed": seed,
               "config_sha256": _digest(CONFIG) if CONFIG.is_file() else None}
     if all(meta.get(k) == v for k, v in wanted.items()):

@@ -1,7 +1,6 @@
 """Conversion of Hugging Face-format and Suno's original Bark checkpoints into mindbark directories."""
 
 import hashlib
-import os
 from pathlib import Path
 
 from safetensors.numpy import save_file
@@ -9,12 +8,14 @@ from safetensors.numpy import save_file
 from ..checkpoint import check_weights, weight_shapes
 from ..config import BarkConfig
 from ..errors import ConversionError
+from ..models.bark import build_submodels
+from ..paths import MARKER, converted_dir, write_marker
 from .mapping import map_tensors
 from .reader import read_hf_tensors
 from .suno import convert_suno, is_suno_dir
-from .writer import atomic_directory, carry_files, write_marker
+from .writer import atomic_directory, carry_files
 
-__all__ = ["ConversionError", "convert_checkpoint", "convert_cached", "mindbark_home"]
+__all__ = ["ConversionError", "convert_checkpoint", "convert_cached"]
 
 
 def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str | None = None) -> Path:
@@ -32,8 +33,6 @@ def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str 
         codec: Suno's files only: EnCodec's `encodec_24khz-d7cc33bc.th` (default: in `src`, else torch.hub's cache).
         size: Suno's files only: "large" or "small", when `src` holds both.
     """
-    from ..models.bark import FORMAT_VERSION, build_submodels
-
     src, dst = Path(src), Path(dst)
     if not (src / "config.json").is_file() and is_suno_dir(src):
         return convert_suno(src, dst, overwrite, codec=codec, size=size)
@@ -53,14 +52,8 @@ def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str 
         for name, tensors in mapped.items():
             save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "mindbark"})
         carry_files(src, tmp)
-        write_marker(tmp, {"format_version": FORMAT_VERSION, "source_format": "transformers"})
+        write_marker(tmp, {"source_format": "transformers"})
     return dst
-
-
-def mindbark_home() -> Path:
-    """Where mindbark keeps converted models: `$MINDBARK_HOME`, else `~/.cache/mindbark`."""
-    home = os.environ.get("MINDBARK_HOME")
-    return Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mindbark"
 
 
 def convert_cached(src: Path) -> Path:
@@ -71,7 +64,7 @@ def convert_cached(src: Path) -> Path:
         if f.is_file():
             st = f.stat()
             stamp.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    dst = mindbark_home() / "converted" / f"{src.name}-{stamp.hexdigest()[:16]}"
-    if not (dst / "mindbark.json").exists():
+    dst = converted_dir() / f"{src.name}-{stamp.hexdigest()[:16]}"
+    if not (dst / MARKER).exists():
         convert_checkpoint(src, dst, overwrite=True)
     return dst

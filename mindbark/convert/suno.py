@@ -26,10 +26,12 @@ from ..config import BarkConfig, GPTConfig
 from ..constants import (CODEBOOK_SIZE, COARSE_INFER_TOKEN, N_COARSE_CODEBOOKS, SEMANTIC_INFER_TOKEN,
                          SEMANTIC_PAD_TOKEN, SEMANTIC_VOCAB_SIZE)
 from ..errors import ConversionError
+from ..models.bark import build_submodels
+from ..paths import write_marker
 from . import suno_tables
 from .mapping import compile_table, lookup
 from .reader import fold_weight_norm
-from .writer import atomic_directory, write_marker
+from .writer import atomic_directory
 
 SIZES = {"large": "_2", "small": ""}  # file-name suffix of each model size
 STAGES = {"semantic": "text", "coarse_acoustics": "coarse", "fine_acoustics": "fine"}  # sub-model: file stem
@@ -152,7 +154,7 @@ def _torch_load(path: Path):
 
 
 def _numpy_state(state, path: Path) -> dict:
-    import torch
+    torch = _torch(path)
 
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConversionError(f"{path}: expected a state dict of tensors")
@@ -238,8 +240,6 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
         codec: EnCodec's `encodec_24khz-d7cc33bc.th`; default: found in `src`, else in torch.hub's cache.
         size: "large" (`*_2.pt`) or "small"; needed only when `src` holds both.
     """
-    from ..models.bark import FORMAT_VERSION, build_submodels
-
     src, dst = Path(src), Path(dst)
     files = _pick_files(src, size)
     codec_path = find_codec(src, codec)
@@ -265,6 +265,6 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
         for f in TOKENIZER_FILES:  # a tokenizer placed beside Suno's files
             if (src / f).is_file():
                 shutil.copyfile(src / f, tmp / f)
-        write_marker(tmp, {"format_version": FORMAT_VERSION, "source_format": "suno",
+        write_marker(tmp, {"source_format": "suno",
                            "source_files": sorted(p.name for p in files.values())})
     return dst

@@ -49,6 +49,3 @@ def carry_files(src: Path, dst: Path):
         if (src / name).is_dir():
             shutil.copytree(src / name, dst / name)
 
-
-def write_marker(dst: Path, meta: dict):
-    (dst / "mindbark.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
