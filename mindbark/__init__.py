@@ -1,14 +1,28 @@
-"""mindbark: Suno's Bark text-to-audio model in MindSpore."""
+"""mindbark: Suno's Bark text-to-audio model in MindSpore.
 
-from .api import generate_audio, semantic_to_waveform, text_to_semantic
-from .audio import write_wav
-from .device import set_device
-from .errors import ConversionError
-from .longform import LongFormOptions, generate_long, stream
-from .models.bark import BarkModel
-from .processor import BarkProcessor
-from .voices import list_voices, load_voice, save_voice
+The public names load on first use: `import mindbark` (and the `mindbark` command's start-up, `--help` and argument
+errors) does not import MindSpore, which takes seconds and prints its own start-up warnings.
+"""
 
-__all__ = ["BarkModel", "BarkProcessor", "ConversionError", "LongFormOptions", "generate_audio", "generate_long",
-           "list_voices", "load_voice", "save_voice", "semantic_to_waveform", "set_device", "stream",
-           "text_to_semantic", "write_wav"]
+from importlib import import_module
+
+_EXPORTS = {
+    "BarkModel": "bark", "BarkProcessor": "processor", "ConversionError": "errors", "LongFormOptions": "longform",
+    "generate_audio": "api", "generate_long": "longform", "list_voices": "voices", "load_voice": "voices",
+    "save_voice": "voices", "semantic_to_waveform": "api", "set_device": "device", "stream": "longform",
+    "text_to_semantic": "api", "write_wav": "audio",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mindbark' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])

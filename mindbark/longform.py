@@ -7,7 +7,6 @@ batches; a batched chunk's result equals its unbatched run (greedy), so the batc
 sampling, a seed reproduces a run with the same batch size).
 """
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,32 +14,11 @@ import numpy as np
 
 from . import constants as C
 from . import pipeline
-from .generation.config import GenerationConfig
+from .generation.config import GenerationConfig, LongFormOptions
 from .split import split_text
 from .voices import load_voice
 
-
-@dataclass(frozen=True)
-class LongFormOptions:
-    """How a long text is cut, batched and joined.
-
-    Args:
-        max_chars: characters per chunk at most; about 13 s of speech, Bark's comfortable length.
-        batch_size: chunks generated together after the first.
-        silence: seconds of silence between chunks.
-    """
-
-    max_chars: int = 200
-    batch_size: int = 8
-    silence: float = 0.25
-
-    def __post_init__(self):
-        if not (isinstance(self.max_chars, int) and self.max_chars >= 1):
-            raise ValueError(f"max_chars must be an integer >= 1, got {self.max_chars!r}")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if not (math.isfinite(self.silence) and self.silence >= 0):
-            raise ValueError(f"silence must be >= 0 seconds, got {self.silence!r}")
+__all__ = ["Chunk", "LongFormOptions", "LongResult", "generate_long", "join", "split", "stream"]
 
 
 @dataclass
@@ -128,5 +106,5 @@ def generate_long(model, processor, text: str | list[str], history_prompt=None,
         chunks.append(chunk)
         if on_chunk is not None:
             on_chunk(chunk)
-    sample_rate = model.generation_config.sample_rate
+    sample_rate = model.sample_rate
     return LongResult(join([c.audio for c in chunks], sample_rate, options.silence), chunks, sample_rate, timings)

@@ -148,7 +148,7 @@ def semantic_to_audio(model, semantic: np.ndarray, lengths: np.ndarray, history_
     audio = [codes_to_audio(model, c, timings) for c in codes]
     semantic = np.atleast_2d(np.asarray(semantic, np.int64))
     return GenerationResult(audio=audio, semantic=[semantic[i, :n] for i, n in enumerate(lengths)], fine=codes,
-                            sample_rate=model.generation_config.sample_rate, timings=timings)
+                            sample_rate=model.sample_rate, timings=timings)
 
 
 def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,

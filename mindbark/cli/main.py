@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..errors import one_line
+from ..voices import list_voices
 from .args import ArgumentError, parse_args, wants_console
 
 
@@ -22,6 +23,8 @@ def main(argv=None) -> int:
     try:
         if args.list_voices:
             return _list_voices(args)
+        # the console and the one-shot command bring MindSpore in (seconds, and its own start-up lines): imported
+        # only here, `--help`, `--list-voices` and a bad command line stay fast and quiet
         if wants_console(args):
             from . import console
 
@@ -39,8 +42,6 @@ def main(argv=None) -> int:
 
 
 def _list_voices(args) -> int:
-    from ..voices import list_voices
-
     model_dir = args.model if args.model and Path(args.model).expanduser().is_dir() else None
     print("\n".join(list_voices(model_dir)))
     return 0

@@ -42,7 +42,7 @@ def run(args, stdin=None, out=print) -> int:
     if settings.voice is not None:
         S.load_voice(settings.voice, path)  # an unknown voice fails before the model loads
     speaker = S.Speaker(path, args.device, args.dtype, args.offload)
-    parts = S.PartWriter(target, speaker.model.generation_config.sample_rate, out) if args.stream else None
+    parts = S.PartWriter(target, speaker.model.sample_rate, out) if args.stream else None
     result = speaker.say(text, settings, args.seed, args.silent, parts)
     written = S.write_numbered(numbered, result) if numbered else S.write(target, result)
     chunks = f" in {len(result.chunks)} chunks" if len(result.chunks) > 1 else ""

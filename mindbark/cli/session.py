@@ -9,13 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..api import max_tokens_for
 from ..audio import check_writable, write_wav
+from ..bark import BarkModel
 from ..device import set_device
-from ..generation.config import GenerationConfig, config_from_kwargs
+from ..generation.config import GenerationConfig, LongFormOptions, config_from_kwargs, max_tokens_for
 from ..hub import TINY_RANDOM, resolve_model
-from ..longform import LongFormOptions, LongResult, generate_long
-from ..models.bark import BarkModel
+from ..longform import LongResult, generate_long
 from ..processor import BarkProcessor
 from ..voices import list_voices, load_voice, save_voice
 
@@ -24,6 +23,7 @@ __all__ = ["Numbered", "PartWriter", "Settings", "Speaker", "check_device", "che
 
 TINY_RANDOM_NOTE = "tiny-random: random weights, the audio is noise"
 STAGES = ("semantic", "coarse", "fine", "codec")
+_GENERATION, _LONG = GenerationConfig(), LongFormOptions()
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,16 @@ class Settings:
     """Everything that shapes one generation besides the text; temperatures of 0 mean greedy."""
 
     voice: str | None = None
-    text_temp: float = 0.7
-    waveform_temp: float = 0.7
-    fine_temp: float = 0.5
+    text_temp: float = _GENERATION.semantic.temperature
+    waveform_temp: float = _GENERATION.coarse.temperature
+    fine_temp: float = _GENERATION.fine.temperature
     top_k: int | None = None
     top_p: float | None = None
-    min_eos_p: float | None = 0.2
+    min_eos_p: float | None = _GENERATION.semantic.min_eos_p
     max_duration: float | None = None
-    silence: float = 0.25
-    batch_size: int = 8
-    chunk_chars: int = 200
+    silence: float = _LONG.silence
+    batch_size: int = _LONG.batch_size
+    chunk_chars: int = _LONG.max_chars
 
     @classmethod
     def from_args(cls, args) -> "Settings":

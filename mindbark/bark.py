@@ -1,0 +1,89 @@
+"""`BarkModel`: Bark as users load and call it, in `transformers`' shape (`from_pretrained`, `generate`).
+
+The networks and their weights are `models.bark.BarkNetworks`; this layer adds what a user expects around them:
+picking the device, converting a Hugging Face directory on first use, and text-to-waveform generation.
+"""
+
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+
+from .convert import convert_cached
+from .device import set_device
+from .generation.config import GenerationConfig, config_from_kwargs
+from .models.bark import BarkNetworks
+from .paths import MARKER
+from .pipeline import generate
+from .voices import load_voice
+
+
+def _numpy(x):
+    if x is None or isinstance(x, np.ndarray):
+        return x
+    return x.asnumpy() if hasattr(x, "asnumpy") else np.asarray(x)
+
+
+class BarkModel(BarkNetworks):
+    """Bark's four networks with `transformers`-style loading and generation.
+
+    `generation_config` holds the defaults `generate` starts from (Suno's: sampling at 0.7 / 0.7 / 0.5,
+    min_eos_p 0.2) and the output `sample_rate`.
+    """
+
+    def __init__(self, config, dtype=ms.float32, offload: bool = True):
+        super().__init__(config, dtype, offload)
+        self.generation_config = GenerationConfig(sample_rate=self.sample_rate)
+
+    @classmethod
+    def from_pretrained(cls, path, device: str | None = None, dtype="float32", offload: bool = True,
+                        graph_cache: str | Path | bool | None = None) -> "BarkModel":
+        """Load a mindbark directory, or a Hugging Face-format Bark directory (converted once into the cache).
+
+        Args:
+            path: directory written by `scripts/convert_checkpoint.py`, or a Hugging Face snapshot of
+                `suno/bark-small` / `suno/bark`.
+            device: "cpu", "gpu" or "ascend"; None reads `MINDBARK_DEVICE` or picks what is available.
+            dtype: "float32" (default), "float16" or "bfloat16".
+            offload: keep only the running GPT stage's weights in host memory (default; a little time for the
+                other sub-models' memory). The codec's weights stay: mapping them again would cost a large share
+                of its short decode.
+            graph_cache: a directory to save compiled graphs in and load them from in later processes; None:
+                `$MINDBARK_GRAPH_CACHE`, else `graphs/` in mindbark's cache home; False: compile in memory only.
+        """
+        set_device(device)
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"model directory {path} does not exist")
+        if not (path / MARKER).exists():
+            path = convert_cached(path)
+        return cls.load(path, dtype, offload, graph_cache)
+
+    def generate(self, input_ids, attention_mask=None, history_prompt=None, return_output_lengths: bool = False,
+                 seed: int | None = None, silent: bool = True, **kwargs):
+        """Waveforms (B, T) at 24 kHz for tokenized text, as `transformers`' `BarkModel.generate`.
+
+        Defaults are `generation_config`'s (Suno's); pass `do_sample=False` for greedy.
+
+        Args:
+            input_ids: (B, T) ids from `BarkProcessor` (numpy or MindSpore).
+            attention_mask: (B, T), 0 on padding.
+            history_prompt: a voice preset (dict or name) for all items, or a list with one per item.
+            return_output_lengths: also return each waveform's length (the rest is zero padding).
+            seed: makes sampling reproducible.
+            silent: no progress bars.
+            kwargs: `temperature`, `do_sample`, `top_k`, `top_p`, `min_eos_p`, `max_new_tokens`,
+                `max_coarse_history`, `sliding_window_len`; prefixed with `semantic_`, `coarse_` or `fine_` for
+                one stage only.
+        """
+        config = config_from_kwargs(self.generation_config, **kwargs)
+        voices = history_prompt if isinstance(history_prompt, (list, tuple)) else [history_prompt]
+        voices = [None if v is None else load_voice(v, self.path) for v in voices]
+        result = generate(self, _numpy(input_ids), _numpy(attention_mask), voices if len(voices) > 1 else voices[0],
+                          config, seed, silent)
+        lengths = [len(a) for a in result.audio]
+        audio = np.zeros((len(lengths), max(lengths)), np.float32)
+        for i, a in enumerate(result.audio):
+            audio[i, :len(a)] = a
+        audio = ms.Tensor(audio)
+        return (audio, lengths) if return_output_lengths else audio
