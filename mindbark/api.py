@@ -5,25 +5,30 @@ Unlike Suno's, they take the model and processor as arguments: mindbark keeps no
 
 import numpy as np
 
-from . import constants as C
 from . import pipeline
-from .generation.config import GenerationConfig, config_from_kwargs
+from .generation.config import GenerationConfig, config_from_kwargs, max_tokens_for
 from .voices import load_voice
+
+_DEFAULT = GenerationConfig()
+_TEXT_TEMP = _DEFAULT.semantic.temperature
+_WAVEFORM_TEMP = _DEFAULT.coarse.temperature
+_FINE_TEMP = _DEFAULT.fine.temperature
+_MIN_EOS_P = _DEFAULT.semantic.min_eos_p
 
 
 def _voice(model, history_prompt):
     return None if history_prompt is None else load_voice(history_prompt, model.path)
 
 
-def _config(text_temp: float | None = 0.7, waveform_temp: float | None = 0.7, fine_temp: float | None = 0.5,
-            **kwargs) -> GenerationConfig:
+def _config(text_temp: float | None = _TEXT_TEMP, waveform_temp: float | None = _WAVEFORM_TEMP,
+            fine_temp: float | None = _FINE_TEMP, **kwargs) -> GenerationConfig:
     return config_from_kwargs(semantic_temperature=text_temp, coarse_temperature=waveform_temp,
                               fine_temperature=fine_temp, **kwargs)
 
 
-def text_to_semantic(text: str, model, processor, history_prompt=None, temp: float | None = 0.7,
-                     min_eos_p: float | None = 0.2, max_new_tokens: int = 768, seed=None,
-                     silent: bool = False) -> np.ndarray:
+def text_to_semantic(text: str, model, processor, history_prompt=None, temp: float | None = _TEXT_TEMP,
+                     min_eos_p: float | None = _MIN_EOS_P, max_new_tokens: int = _DEFAULT.semantic.max_new_tokens,
+                     seed=None, silent: bool = False) -> np.ndarray:
     """Semantic tokens (N,) for one text.
 
     Args:
@@ -41,8 +46,8 @@ def text_to_semantic(text: str, model, processor, history_prompt=None, temp: flo
     return tokens[0, :lengths[0]]
 
 
-def semantic_to_waveform(semantic_tokens: np.ndarray, model, history_prompt=None, temp: float | None = 0.7,
-                         fine_temp: float | None = 0.5, seed=None, silent: bool = False, output_full: bool = False):
+def semantic_to_waveform(semantic_tokens: np.ndarray, model, history_prompt=None,
+                         temp: float | None = _WAVEFORM_TEMP, fine_temp: float | None = _FINE_TEMP, seed=None, silent: bool = False, output_full: bool = False):
     """Audio (T,) at 24 kHz for semantic tokens; with `output_full`, (voice dict of this generation, audio).
 
     Args:
@@ -59,18 +64,8 @@ def semantic_to_waveform(semantic_tokens: np.ndarray, model, history_prompt=None
     return (result.voice(0), result.audio[0]) if output_full else result.audio[0]
 
 
-def max_tokens_for(max_duration: float | None) -> int:
-    """Semantic tokens for at most `max_duration` seconds of audio (None: Bark's 768, about 15 s)."""
-    limit = C.CONTEXT_WINDOW - C.MAX_INPUT_SEMANTIC_LENGTH
-    if max_duration is None:
-        return limit
-    if not max_duration > 0:
-        raise ValueError(f"max_duration must be > 0 seconds, got {max_duration}")
-    return max(1, min(limit, int(max_duration * C.SEMANTIC_RATE_HZ)))
-
-
-def generate_audio(text: str, model, processor, history_prompt=None, text_temp: float | None = 0.7,
-                   waveform_temp: float | None = 0.7, min_eos_p: float | None = 0.2,
+def generate_audio(text: str, model, processor, history_prompt=None, text_temp: float | None = _TEXT_TEMP,
+                   waveform_temp: float | None = _WAVEFORM_TEMP, min_eos_p: float | None = _MIN_EOS_P,
                    max_duration: float | None = None, seed=None, silent: bool = False, output_full: bool = False):
     """Audio (T,) at 24 kHz for one text, through all four stages; Suno's defaults.
 
@@ -78,7 +73,7 @@ def generate_audio(text: str, model, processor, history_prompt=None, text_temp: 
         text: what to say; non-verbal cues like `[laughter]` allowed.
         model: a loaded `BarkModel`. processor: its `BarkProcessor`.
         history_prompt: a voice: preset name, `.npz` path or dict (None: a random voice).
-        text_temp: semantic temperature. waveform_temp: coarse temperature (fine samples at 0.5, as Suno's).
+        text_temp: semantic temperature. waveform_temp: coarse temperature (fine samples at the fine stage's default, as Suno's).
         min_eos_p: end once p(end of speech) reaches this. max_duration: at most this many seconds.
         seed: makes the result reproducible. silent: no progress bars.
         output_full: also return the generation as a reusable voice preset.

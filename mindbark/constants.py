@@ -7,6 +7,8 @@ SEMANTIC_RATE_HZ = 49.9
 SEMANTIC_VOCAB_SIZE = 10_000
 SEMANTIC_PAD_TOKEN = 10_000  # also the semantic EOS
 MAX_INPUT_SEMANTIC_LENGTH = 256
+# the prompt fills 257 positions of the context and the last new token is never fed back: ~15 s of audio
+MAX_SEMANTIC_TOKENS = CONTEXT_WINDOW - MAX_INPUT_SEMANTIC_LENGTH
 
 TEXT_ENCODING_OFFSET = 10_048
 TEXT_PAD_TOKEN = 129_595

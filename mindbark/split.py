@@ -1,6 +1,6 @@
 """Long text -> sentence-sized chunks that Bark can speak in one generation each.
 
-Bark speaks about 13 s per generation and its semantic model reads at most 256 text ids (the rest is truncated),
+Bark speaks about 13 s per generation and its semantic model reads at most `MAX_INPUT_SEMANTIC_LENGTH` text ids (the rest is truncated),
 so long-form text is cut into chunks within a character and a token budget. Cuts prefer, in order: sentence ends,
 clause punctuation, whitespace, non-verbal cues (`[laughter]`) kept whole, and finally single characters, so any
 input fits. Paragraphs (blank lines) are hard boundaries; chunks never cross them.
@@ -8,6 +8,9 @@ input fits. Paragraphs (blank lines) are hard boundaries; chunks never cross the
 
 import re
 from collections.abc import Callable, Iterator
+
+from . import constants as C
+from .generation.config import LongFormOptions
 
 # A cue Bark was trained on ([laughter], [clears throat]) is at most ~40 characters; an unclosed or longer `[`
 # span is plain text, so one stray bracket cannot glue a whole paragraph into one uncuttable atom.
@@ -31,8 +34,9 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK_PUNCT}]) ")
 _LAST_LEVEL = 4  # sentences, clauses, words, atoms (cue or character), characters
 
 
-def split_text(text: str, max_chars: int = 200, count_tokens: Callable[[str], int] | None = None,
-               max_tokens: int = 256) -> list[str]:
+def split_text(text: str, max_chars: int = LongFormOptions.max_chars,
+               count_tokens: Callable[[str], int] | None = None,
+               max_tokens: int = C.MAX_INPUT_SEMANTIC_LENGTH) -> list[str]:
     """Split `text` into chunks of whole sentences where they fit, in order, whitespace collapsed.
 
     Every chunk has at most `max_chars` characters and, with `count_tokens`, at most `max_tokens` tokens (a single
@@ -40,9 +44,9 @@ def split_text(text: str, max_chars: int = 200, count_tokens: Callable[[str], in
 
     Args:
         text: any length, any script; `[...]` cues up to 40 characters are never cut unless longer than max_chars.
-        max_chars: characters per chunk at most (~13 s of speech at 200).
+        max_chars: characters per chunk at most (the default is about 13 s of speech).
         count_tokens: the tokenizer's id count for a string; None checks characters only.
-        max_tokens: ids per chunk at most when `count_tokens` is given; Bark's semantic model reads 256.
+        max_tokens: ids per chunk at most when `count_tokens` is given; Bark's semantic model reads `MAX_INPUT_SEMANTIC_LENGTH`.
     """
     if max_chars < 1:
         raise ValueError(f"max_chars must be >= 1, got {max_chars!r}")

@@ -4,6 +4,8 @@ import argparse
 import math
 import sys
 
+from ..generation.config import GenerationConfig, LongFormOptions
+
 DESCRIPTION = "Bark text-to-audio in MindSpore: write one WAV file, or talk to it in a console."
 EPILOG = """examples:
   mindbark --text "Hello [laughs], this is Bark." --out hello.wav
@@ -17,6 +19,7 @@ A temperature of 0 means greedy decoding."""
 DEVICES = ("cpu", "gpu", "ascend")
 DTYPES = ("float32", "float16", "bfloat16")
 DEFAULT_MODEL = "bark-small"
+_GENERATION, _LONG = GenerationConfig(), LongFormOptions()
 
 
 class ArgumentError(ValueError):
@@ -125,23 +128,25 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--voice", metavar="NAME|PATH.npz",
                      help="voice preset: a name (v2/en_speaker_6, announcer) or an .npz path")
     gen.add_argument("--seed", type=_seed, metavar="N", help="makes the result reproducible")
-    gen.add_argument("--text-temp", type=_temperature, default=0.7, metavar="T",
-                     help="semantic temperature (default 0.7)")
-    gen.add_argument("--waveform-temp", type=_temperature, default=0.7, metavar="T",
-                     help="coarse temperature (default 0.7)")
-    gen.add_argument("--fine-temp", type=_temperature, default=0.5, metavar="T", help="fine temperature (default 0.5)")
+    gen.add_argument("--text-temp", type=_temperature, default=_GENERATION.semantic.temperature, metavar="T",
+                     help="semantic temperature (default %(default)s)")
+    gen.add_argument("--waveform-temp", type=_temperature, default=_GENERATION.coarse.temperature, metavar="T",
+                     help="coarse temperature (default %(default)s)")
+    gen.add_argument("--fine-temp", type=_temperature, default=_GENERATION.fine.temperature, metavar="T",
+                     help="fine temperature (default %(default)s)")
     gen.add_argument("--top-k", type=_positive_int, metavar="K", help="sample among the k most likely tokens")
     gen.add_argument("--top-p", type=_probability, metavar="P", help="nucleus sampling, in (0, 1]")
-    gen.add_argument("--min-eos-p", type=_probability, default=0.2, metavar="P",
-                     help="end speech once p(end) reaches this (default 0.2; none: only when picked)")
+    gen.add_argument("--min-eos-p", type=_probability, default=_GENERATION.semantic.min_eos_p, metavar="P",
+                     help="end speech once p(end) reaches this (default %(default)s; none: only when picked)")
     gen.add_argument("--max-duration", type=_positive, metavar="SECONDS",
                      help="at most this much audio (default and cap: about 15 s)")
-    gen.add_argument("--silence", type=_non_negative, default=0.25, metavar="SECONDS",
-                     help="silence between the chunks of a long text (default 0.25)")
-    gen.add_argument("--chunk-chars", type=_positive_int, default=200, metavar="N",
-                     help="a long text is cut into chunks of at most N characters (default 200, ~13 s of speech)")
-    gen.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
-                     help="chunks of a long text generated together (default 8; the audio is the same)")
+    gen.add_argument("--silence", type=_non_negative, default=_LONG.silence, metavar="SECONDS",
+                     help="silence between the chunks of a long text (default %(default)s)")
+    gen.add_argument("--chunk-chars", type=_positive_int, default=_LONG.max_chars, metavar="N",
+                     help="a long text is cut into chunks of at most N characters (default %(default)s, ~13 s of "
+                          "speech)")
+    gen.add_argument("--batch-size", type=_positive_int, default=_LONG.batch_size, metavar="N",
+                     help="chunks of a long text generated together (default %(default)s; the audio is the same)")
     gen.add_argument("--silent", action="store_true", help="no progress bars")
     return p
 

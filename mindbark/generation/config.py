@@ -1,5 +1,7 @@
-"""Per-stage generation settings. Defaults are Suno's end-user defaults (sampling), not `transformers`' (greedy)."""
+"""Generation settings, the one source of their defaults: per stage (Suno's end-user defaults, sampling, not
+`transformers`' greedy ones), and how a long text is cut, batched and joined."""
 
+import math
 from dataclasses import dataclass, replace
 
 from .. import constants as C
@@ -38,23 +40,21 @@ class SemanticConfig(Sampling):
 
     Args:
         min_eos_p: stop once p(end of sequence) reaches this (None: only when EOS is picked).
-        max_new_tokens: at most this many semantic tokens (768 is ~15 s of audio).
+        max_new_tokens: at most this many semantic tokens (Bark's limit, `MAX_SEMANTIC_TOKENS`, is ~15 s of audio).
         min_new_tokens: EOS is forbidden before this many tokens (transformers' name; the benchmark uses it to
             force equal work).
     """
 
     min_eos_p: float | None = 0.2
-    max_new_tokens: int = 768
+    max_new_tokens: int = C.MAX_SEMANTIC_TOKENS
     min_new_tokens: int = 0
 
     def __post_init__(self):
         super().__post_init__()
         if self.min_eos_p is not None and not 0 < self.min_eos_p <= 1:
             raise ValueError(f"min_eos_p must be in (0, 1], got {self.min_eos_p}")
-        # the prompt fills 257 positions and the last new token is never fed back
-        limit = C.CONTEXT_WINDOW - C.MAX_INPUT_SEMANTIC_LENGTH
-        if not 1 <= self.max_new_tokens <= limit:
-            raise ValueError(f"max_new_tokens must be in [1, {limit}], got {self.max_new_tokens}")
+        if not 1 <= self.max_new_tokens <= C.MAX_SEMANTIC_TOKENS:
+            raise ValueError(f"max_new_tokens must be in [1, {C.MAX_SEMANTIC_TOKENS}], got {self.max_new_tokens}")
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError(f"min_new_tokens must be in [0, max_new_tokens], got {self.min_new_tokens}")
 
@@ -93,6 +93,38 @@ class GenerationConfig:
     coarse: CoarseConfig = CoarseConfig()
     fine: FineConfig = FineConfig()
     sample_rate: int = C.SAMPLE_RATE
+
+
+def max_tokens_for(max_duration: float | None) -> int:
+    """Semantic tokens for at most `max_duration` seconds of audio (None: Bark's limit, about 15 s)."""
+    if max_duration is None:
+        return C.MAX_SEMANTIC_TOKENS
+    if not max_duration > 0:
+        raise ValueError(f"max_duration must be > 0 seconds, got {max_duration}")
+    return max(1, min(C.MAX_SEMANTIC_TOKENS, int(max_duration * C.SEMANTIC_RATE_HZ)))
+
+
+@dataclass(frozen=True)
+class LongFormOptions:
+    """How a long text is cut, batched and joined.
+
+    Args:
+        max_chars: characters per chunk at most; about 13 s of speech, Bark's comfortable length.
+        batch_size: chunks generated together after the first.
+        silence: seconds of silence between chunks.
+    """
+
+    max_chars: int = 200
+    batch_size: int = 8
+    silence: float = 0.25
+
+    def __post_init__(self):
+        if not (isinstance(self.max_chars, int) and self.max_chars >= 1):
+            raise ValueError(f"max_chars must be an integer >= 1, got {self.max_chars!r}")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not (math.isfinite(self.silence) and self.silence >= 0):
+            raise ValueError(f"silence must be >= 0 seconds, got {self.silence!r}")
 
 
 _STAGE_KEYS = {  # transformers' argument names -> ours, per stage
