@@ -1,19 +1,18 @@
 """Bark's GPT (nanoGPT with split input/output vocabularies) and its key/value cache.
 
-The causal model serves the semantic and coarse stages. A call places T new positions at start..start+T-1; they
-attend to the cached positions before `start` and causally to each other. A prefill from position 0 reads no
-cache. Decode-step graph shapes depend on (B, T) only, so decoding compiles once; prompt chunks see only the
-positions already cached, through one dynamic-shape graph.
+The causal model serves the semantic and coarse stages, through two compiled graphs in gpt-fast's shape: a prompt
+chunk places T new positions at start..start+T-1, attending causally to each other and to the positions cached
+before `start` (one dynamic-shape graph for every past length); a decode step places one new position per
+sequence and attends to the whole cache (static shapes: decoding compiles once per batch size).
 
 The cache lives in host memory and is handed to the graph as inputs, which MindSpore reads without copying; the
 graph returns the new keys and values and the host writes them in place. Writing a cache Parameter inside the
-graph instead made MindSpore snapshot the whole cache on every step that also read it (6 ms per token at batch 1,
-100 ms at batch 8, measured on CPU).
+graph instead made MindSpore snapshot the whole cache on every step that also read it.
 
 MindSpore's CPU kernels for Transpose, broadcasting binary ops and GeLU keep private buffers of several times
-their output for the life of a compiled graph (measured: 2-4x per op instance), which made every graph hold
-gigabytes. Heads are therefore split and merged with split/concat, biases go through BiasAdd, masks are tiled to
-full shape once per graph, and GELU is written with erf.
+their output for the life of a compiled graph, which made every graph hold gigabytes. Heads are therefore split
+and merged with split/concat, biases go through BiasAdd, masks are tiled to full shape once per graph, and GELU is
+written with erf.
 """
 
 import mindspore as ms
@@ -112,9 +111,9 @@ class Block(nn.Cell):
     """Pre-LayerNorm transformer block. Bark's causal models drop LayerNorm biases with `bias`, the fine model
     keeps them always."""
 
-    # one graph for every block, inlined after it is analysed: the compiler analysed each of the n_layer copies
-    # on its own (bark-small decode step 1.50 -> 1.09 s to compile). Its default policy (a called subgraph) is
-    # Ascend-only; "front" works on every backend.
+    # one graph for every block, inlined after it is analysed: without it the compiler analyses each of the
+    # n_layer copies on its own. Its default policy (a called subgraph) is Ascend-only; "front" works on every
+    # backend.
     @ms.lazy_inline(policy="front")
     def __init__(self, cfg: GPTConfig, causal: bool, dtype):
         super().__init__()
@@ -151,9 +150,20 @@ class KVCache:
 
     def clear(self):
         """Forget every position. Attention spans all block_size slots (masked), so slots a sequence never
-        reaches still cost a read per step: as zero pages they come from cache, not DRAM (a bark-small decode step
-        took 23.6 ms over a cache full of old positions, 19.7 ms over cleared ones)."""
+        reaches still cost a read per step: as zero pages they come from cache, not DRAM."""
         zero_pages(self.data)
+
+    def whole(self) -> tuple:
+        """Every layer's keys and values, all block_size slots, as the graph's inputs (zero-copy views).
+        `mutable`: a cache of a new batch size must not compile the graph again."""
+        return ms.mutable(self.inputs)
+
+    def prefix(self, n: int) -> tuple:
+        """Every layer's keys and values at positions 0..n-1, copied: the cache keeps positions inside each head,
+        so a prefix is not contiguous, and a prompt chunk that reads only the positions before it costs less than
+        one that reads all block_size slots masked."""
+        data = np.ascontiguousarray(self.data[:, :, :, :n])
+        return ms.mutable(tuple(Tensor.from_numpy(data[i]) for i in range(data.shape[0])))
 
     def write(self, new: np.ndarray, start: int):
         """Store new keys and values (2 * n_layer, B, nh, T, hs) at positions start..start+T-1."""
@@ -179,7 +189,8 @@ class KVCaches:
 
 
 class GPT(nn.Cell):
-    """Causal Bark GPT with a KV cache.
+    """Causal Bark GPT with a KV cache, run through two compiled graphs: `prompt_chunk` (several new positions
+    over the cached ones before them) and `decode_step` (one new position per sequence over the whole cache).
 
     Args:
         cfg: shapes of the model.
@@ -198,10 +209,10 @@ class GPT(nn.Cell):
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype)
         self.caches = caches if caches is not None else KVCaches()
         self.cache = None
-        self._step = compiled(self.construct, self, "step")
+        self._step = compiled(self.decode_step, self, "step")
         past = ms.Tensor(shape=[None, cfg.n_head, None, cfg.n_embd // cfg.n_head], dtype=dtype)
         keys = ms.Tensor(shape=[None, None], dtype=ms.bool_)
-        self._chunk = compiled(self._prefill_chunk(), self, "chunk",
+        self._chunk = compiled(self._prompt_chunk_fn(), self, "chunk",
                                dynamic={"past": (past,) * (2 * cfg.n_layer), "past_keys": keys})
 
     def setup_cache(self, batch_size: int):
@@ -222,67 +233,88 @@ class GPT(nn.Cell):
         """Token embeddings (B, T, C) of input ids (B, T)."""
         return self.wte(ids)
 
-    def construct(self, x, start, key_mask, out_idx=None, past=None, head=None, past_keys=None):
+    def decode_step(self, x, start, key_mask, past, head=None):
+        """Logits (B, 1, V) for one new position per sequence at `start` (ids (B, 1)), and its keys and values
+        (2 * n_layer, B, nh, 1, hs).
+
+        `past` is the whole cache (keys, values per layer, block_size slots each); the slots before `start` that
+        `key_mask` (B, block_size) allows are attended to. `head` (V', C), rows of the LM head: only those logits
+        (B, 1, V') are computed; None: all.
+        """
+        b, slots = x.shape[0], self.config.block_size
+        before = (arange(slots) < start).reshape(1, 1, 1, slots)
+        past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
+        return self._logits(x, start, key_mask, past, past_keys, None, head)
+
+    def prompt_chunk(self, x, start, key_mask, past, past_keys, out_idx=None, head=None):
         """Logits (B, T, V) for `x` (ids (B, T) or embeddings (B, T, C)) at positions start..start+T-1, and the
         new keys and values (2 * n_layer, B, nh, T, hs).
 
-        `key_mask` (B, block_size) is True for the slots a sequence may attend to (False for padding); causality
-        is added from positions. `past` holds the cache (keys, values per layer) for the positions before `start`;
-        None for a prefill from 0. A past of L < block_size slots comes with `past_keys` (B, L), True where a key
-        may be seen; a whole cache's mask is derived from `key_mask` and `start`. With `out_idx` (a (1,) tensor),
-        only that position's logits (B, 1, V) are computed. With `head` (V', C), rows of the LM head, only those
-        logits (B, T, V') are.
+        The new positions attend causally to each other and to `past`, the cache's first L slots (keys, values
+        per layer), where `past_keys` (B, L) is True. `key_mask` (B, block_size) is False for padding slots.
+        With `out_idx` (a (1,) tensor) only that position's logits (B, 1, V) are computed; `head` as in
+        `decode_step`.
         """
+        return self._logits(x, start, key_mask, past, past_keys, out_idx, head)
+
+    def _logits(self, x, start, key_mask, past, past_keys, out_idx, head):
         if x.dtype == ms.int32 or x.dtype == ms.int64:
             x = self.wte(x)
         b, t, _ = x.shape
-        n_head, slots = self.config.n_head, self.config.block_size
+        n_head = self.config.n_head
         pos = start + arange(t)  # (T,)
         x = x + self.wpe(ops.tile(pos.reshape(1, t), (b, 1)))  # positions gathered at (B, T): no broadcast add
         causal = arange(t).reshape(1, t) <= arange(t).reshape(t, 1)  # (T, T) among the new positions
         own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
         bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
-        past_bias = None
-        if past is not None:
-            if past_keys is None:  # the whole cache
-                before = (arange(slots) < start).reshape(1, 1, 1, slots)
-                past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
-            past_keys = past_keys.reshape(b, 1, 1, -1)
-            past_bias = attention_bias(ops.tile(past_keys, (1, 1, t, 1)), n_head)  # (B, nh, T, L)
+        past_bias = attention_bias(ops.tile(past_keys.reshape(b, 1, 1, -1), (1, 1, t, 1)), n_head)  # (B, nh, T, L)
         new = []
         for i, block in enumerate(self.h):
-            layer_past = None if past is None else (past[2 * i], past[2 * i + 1])
-            x, k, v = block(x, bias, layer_past, past_bias)
+            x, k, v = block(x, bias, (past[2 * i], past[2 * i + 1]), past_bias)
             new += [k, v]
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
         x = self.ln_f(x)
         return (self.lm_head(x) if head is None else linear(x, head)), ops.stack(new)
 
-    def _prefill_chunk(self):
-        """`construct` over a past of any length, as a function of this model's own: MindSpore keeps dynamic-shape
-        specs on the function object, which a method shares with every GPT (of other layer counts too)."""
+    def _prompt_chunk_fn(self):
+        """`prompt_chunk` as a function of this model's own: MindSpore keeps dynamic-shape specs on the function
+        object, which a method shares with every GPT (of other layer counts too)."""
 
-        def chunk(x, start, key_mask, out_idx, past, head, past_keys):
-            return self.construct(x, start, key_mask, out_idx, past, head, past_keys)
+        def chunk(x, start, key_mask, past, past_keys, out_idx, head):
+            return self.prompt_chunk(x, start, key_mask, past, past_keys, out_idx, head)
 
         return chunk
 
     def forward(self, x, start: int, key_mask: Tensor, out_idx: int | None = None,
-                read_cache: bool | None = None, head: Tensor | None = None) -> np.ndarray:
+                head: Tensor | None = None) -> np.ndarray:
         """Logits (numpy) for `x` at positions start..; the new keys and values are written to the cache.
 
-        `setup_cache` must have been called for this batch size.
+        One position per sequence runs as a decode step over the whole cache, several as a prompt chunk over the
+        cached positions before `start` only. `setup_cache` must have been called for this batch size.
 
         Args:
             x: input ids (B, T) (numpy or int Tensor) or embeddings (B, T, C).
             start: absolute position of x[:, 0]; the cache must hold positions 0..start-1 of these sequences.
             key_mask: (B, block_size) bool, False for padding slots.
             out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
-            read_cache: attend to the cache (positions before `start`); by default when `start` > 0. Without it
-                the call is a prefill from 0 that sees only its own positions.
             head: rows of the LM head (from `head_rows`) to compute logits for, instead of the whole vocabulary.
         """
+        x = self._checked(x, start)
+        if x.shape[1] == 1:
+            logits, new = self._step(x, Tensor(start, ms.int64), key_mask, self.cache.whole(), head)
+        else:
+            # a chunk at 0 gets one masked slot: kernels need a non-empty past
+            n = max(start, 1)
+            keys = Tensor(key_mask.asnumpy()[:, :n] & (np.arange(n) < start))
+            idx = None if out_idx is None else Tensor([out_idx], ms.int64)
+            logits, new = self._chunk(x, Tensor(start, ms.int64), key_mask, self.cache.prefix(n), keys, idx, head)
+        logits = logits.asnumpy()  # first: reading `new` first made every decode step slower (MindSpore 2.10)
+        self.cache.write(new.asnumpy(), start)
+        return logits
+
+    def _checked(self, x, start: int):
+        """`x` as a Tensor, after checking it fits the cache's batch and the context."""
         if isinstance(x, np.ndarray):
             x = Tensor(x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x)
         if x.shape[0] != self.batch_size:
@@ -290,24 +322,7 @@ class GPT(nn.Cell):
         if not 0 <= start <= self.config.block_size - x.shape[1]:
             raise ValueError(f"positions {start}..{start + x.shape[1] - 1} exceed the context of "
                              f"{self.config.block_size}")
-        idx = None if out_idx is None else Tensor([out_idx], ms.int64)
-        read_cache = start > 0 if read_cache is None else read_cache
-        if read_cache and x.shape[1] > 1:
-            # a prompt chunk attends to the positions before it only, not all block_size slots: they are copied
-            # out (the cache keeps positions inside each head, so a prefix is not contiguous), which costs less
-            # than the masked rest did (coarse prefills 5.05 -> 4.6 s at bark-small). A chunk at 0 gets one
-            # masked slot: kernels need a non-empty past.
-            n = max(start, 1)
-            data = np.ascontiguousarray(self.cache.data[:, :, :, :n])
-            past = ms.mutable(tuple(Tensor.from_numpy(data[i]) for i in range(data.shape[0])))
-            keys = Tensor(key_mask.asnumpy()[:, :n] & (np.arange(n) < start))
-            logits, new = self._chunk(x, Tensor(start, ms.int64), key_mask, idx, past, head, keys)
-        else:
-            past = ms.mutable(self.cache.inputs) if read_cache else None  # mutable: a new cache must not recompile
-            logits, new = self._step(x, Tensor(start, ms.int64), key_mask, idx, past, head)
-        logits = logits.asnumpy()  # first: reading `new` first made every decode step 2.5x slower (MindSpore 2.10)
-        self.cache.write(new.asnumpy(), start)
-        return logits
+        return x
 
     def head_rows(self, lo: int, hi: int) -> Tensor:
         """Rows lo..hi-1 of the LM head (V', C), for `forward`'s `head`: a stage that samples from a slice of the
@@ -327,5 +342,5 @@ class GPT(nn.Cell):
         x = np.pad(x, [(0, 0), (0, -t % chunk)] + [(0, 0)] * (x.ndim - 2), mode="edge")
         for start in range(0, t, chunk):
             logits = self.forward(x[:, start:start + chunk], start, key_mask, out_idx=min(chunk, t - start) - 1,
-                                  read_cache=True, head=head)
+                                  head=head)
         return logits
