@@ -1,12 +1,12 @@
 """Compiled graphs kept on disk as MindIR, so a later process loads in well under a second what took seconds to
-compile (bark-small: ~18 s of its first generation on CPU were compilation).
+compile.
 
 A file holds the graph only; its parameters are bound at load to the model's own (memory-mapped) weights, so no
 weight is stored twice and a converted model's weights may change without invalidating a graph. A file's name is
 a digest of everything else the graph depends on: MindSpore's version and backend, mindbark's source, the model's
 class, config and parameter shapes, and the call's argument shapes. MindSpore's own compile cache was no option:
-it names graphs by compile order only, and handed a later process another shape's graph (silently wrong results,
-measured on 2.10).
+it names graphs by compile order only, and handed a later process another shape's graph (silently wrong results
+on 2.10).
 """
 
 import hashlib
@@ -24,6 +24,7 @@ from . import kernels
 from .errors import one_line
 from .files import replacing
 from .memory import trim_heap
+from .paths import graphs_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,7 @@ def default_dir() -> Path | None:
     value = os.environ.get(ENV)
     if value is not None:
         return None if value.strip().lower() in _OFF else Path(value)
-    from .convert import mindbark_home
-
-    return mindbark_home() / "graphs"
+    return graphs_dir()
 
 
 @lru_cache(maxsize=1)
@@ -77,8 +76,7 @@ class GraphStore:
     def load(self, path: Path, owner: nn.Cell, dynamic: tuple | None = None) -> nn.GraphCell:
         """The graph at `path` with `owner`'s parameters bound (shared, not copied). `dynamic`: its inputs' specs,
         for a graph saved with dynamic dimensions: MindIR keeps none, and without them every new shape compiled
-        the loaded graph again (~0.3 s each: a bark-small coarse prefill met six past lengths, 1.8 s of a cold
-        generation)."""
+        the loaded graph again at every new past length."""
         graph = nn.GraphCell(ms.load(str(path)))
         if dynamic is not None:
             graph.set_inputs(*dynamic)
@@ -94,8 +92,8 @@ class GraphStore:
     def save(self, fn, args: tuple, path: Path):
         """Compile `fn` for `args` (Tensors, or specs with None dimensions) and write its graph, without weights,
         to `path` atomically."""
-        # ms.export would also copy and serialize every weight (the semantic model's 770 MB: 6 s where compiling
-        # takes 2 s, and a peak of 500 MB more) only for us to strip them again; its graph-only steps are these
+        # ms.export would also copy and serialize every weight (longer than compiling, and a peak of a sub-model's
+        # weights more) only for us to strip them again; its graph-only steps are these
         from mindspore.graph.api import _JitExecutor
 
         executor = _JitExecutor(fn, time.time() * 1e9)
@@ -104,7 +102,7 @@ class GraphStore:
             stream = executor._get_func_graph_proto(fn, phase, "mind_ir")
         finally:
             executor._graph_executor.del_net_res(None, {phase})  # the process runs the graph it loads, not this
-            trim_heap()  # and hands the compiler's memory back (first run at bark-small: peak 1957 -> 1821 MiB)
+            trim_heap()  # and hands the compiler's memory back: a first run's peak is compilation
         self.directory.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp:
             tmp.write_bytes(stream)

@@ -42,7 +42,7 @@ def compiled(fn, owner, name: str, dynamic: dict | None = None) -> Graph:
 
     `dynamic` maps argument names to Tensor specs (a tuple of them for a tuple argument) whose None dimensions may
     take any size without a new compile. Give such a graph a function object of its own: marking a bound method
-    dynamic made MindSpore compile its static graphs with dynamic-shape kernels too (a decode step 22.9 -> 28 ms).
+    dynamic made MindSpore compile its static graphs with dynamic-shape kernels too, which are slower.
     `name` tells the model's graphs apart on disk.
     """
     return Graph(fn, dynamic, owner, name)

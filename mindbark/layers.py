@@ -2,7 +2,8 @@
 
 Keeping torch layouts makes checkpoint conversion a name table, and avoids `nn` quirks (`embedding_table`,
 `gamma`/`beta`, `Conv1dTranspose`'s `pad_mode='same'` default). Every op here has CPU, GPU and Ascend kernels.
-Biases go through BiasAdd: a broadcasting add keeps private buffers of 4x its output per compiled graph on CPU.
+Biases go through BiasAdd: a broadcasting add keeps private buffers of several times its output per compiled graph
+on CPU.
 """
 
 import mindspore as ms
@@ -21,7 +22,7 @@ def _param(shape, dtype, name) -> Parameter:
 
 class GELU(nn.Cell):
     """Exact (erf) GELU: mindbark's CPU kernel where it applies (`kernels`), else written out with erf, since
-    MindSpore's GeLU kernel is slower still and keeps 4x its output on CPU."""
+    MindSpore's GeLU kernel is slower still and keeps several times its output on CPU."""
 
     def __init__(self):
         super().__init__()
@@ -35,7 +36,7 @@ class GELU(nn.Cell):
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias over the last axis of x, with `weight` (out, in) as in torch: MatMul with transpose_b
-    reads that layout directly (Dense was ~20x slower on CPU)."""
+    reads that layout directly (Dense was many times slower on CPU)."""
     y = ops.MatMul(transpose_b=True)(x.reshape(-1, x.shape[-1]), weight)
     if bias is not None:
         y = ops.bias_add(y, bias)
@@ -86,7 +87,7 @@ class LayerNorm(nn.Cell):
 class Conv1d(nn.Cell):
     """Unpadded 1-D convolution over channels-last signals (B, T + (k-1)*d, Cin) -> (B, T, Cout); callers pad.
 
-    One matmul per tap, summed: MindSpore's CPU conv kernels ran 50-300x slower on EnCodec's shapes, and
+    One matmul per tap, summed: MindSpore's CPU conv kernels are far slower on EnCodec's shapes, and
     channels-last keeps every matmul in the (rows, in) x (out, in)^T form its CPU GEMM runs fastest. The weight
     is kept tap-major (k, out, in); checkpoints hold torch's (out, in, k) (`checkpoint_layout`).
     """
@@ -106,8 +107,7 @@ class Conv1d(nn.Cell):
         if k * out_ch < in_ch:
             return self._narrow(x, t)
         y = None
-        # the taps' weights by split: StridedSlice copied them at ~0.2 GB/s on CPU, a full-length one (k == 1) at
-        # 50x a copy's time
+        # the taps' weights by split: StridedSlice copies them slowly on CPU, a full-length one (k == 1) slowest
         taps = split(self.weight, 1, axis=0)
         for j in range(k):
             w = taps[j]
@@ -119,7 +119,7 @@ class Conv1d(nn.Cell):
     def _narrow(self, x, t: int):
         """A conv with fewer outputs than inputs over all its taps (EnCodec's last: 7 taps, 32 channels in, 1 out):
         one matmul gives every tap's output at every row, and those narrow outputs are shifted and summed instead of
-        the wide inputs (each input window is a copy: 7 of 5 MB per 128-frame chunk; 240-frame decode 61 -> 56 ms).
+        the wide inputs (each input window would be a copy of the chunk's width).
         The codec's convs reach it where mindbark's CPU kernels do not apply (`PaddedConv1d`)."""
         k, out_ch, in_ch = self.weight.shape
         b, rows_in = x.shape[0], x.shape[1]
@@ -162,7 +162,7 @@ class ConvTranspose1d(nn.Cell):
         b, t, in_ch = x.shape
         s, out_ch = self.stride, self.bias.shape[0]
         z = self.matmul(x.reshape(b * t, in_ch), self.weight).reshape(b, t, 2, s * out_ch)
-        # split, not z[:, :, c]: that StridedSlice over a middle axis ran ~20x slower than a copy on CPU
+        # split, not z[:, :, c]: that StridedSlice over a middle axis runs far slower than a copy on CPU
         first, second = split(z, 1, axis=2)
         first, second = first.reshape(b * t * s, out_ch), second.reshape(b, t * s, out_ch)
         shifted = overhang if t == 1 else concat([overhang, rows(second, 0, (t - 1) * s)], axis=1)

@@ -3,9 +3,8 @@
 Windows of 1024 frames advance by 512; in each, codebooks 2..7 are filled one after another, each from the sum of
 the embeddings of the codebooks below it. Up to 512 frames of the voice's fine prompt lead the first window.
 Every item keeps its own windows (its own length decides where they fall and what padding they see), so a batched
-item's codes equal its unbatched run. Items run one after another: a window pass is compute-bound on CPU, where 7
-items' windows as one batch took 1.29 s per item and pass against 0.93-1.21 s alone (bark-small, 2 cores), and each
-new batch size compiled another graph (~2 s).
+item's codes equal its unbatched run. Items run one after another: a window pass is compute-bound on CPU, so a
+batch of windows is no faster per item than one alone, and each new batch size would compile another graph.
 """
 
 import math

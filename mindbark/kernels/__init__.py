@@ -2,11 +2,9 @@
 (`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`) and the tap sums of its causal convolutions (`conv.cc`), all
 `ops.Custom(func_type="aot")` functions; the last two split their work over MindSpore's thread pool (`pool.cc`).
 
-MindSpore 2.10's CPU kernels for these ran 2-40x slower than torch's on Bark's shapes (2 threads, measured):
-GELU through `ops.erf` (scalar libm erf, value-dependent) took 1.2-4 ms over (128, 3072) where torch takes 0.07 ms,
-and `ops.LayerNorm` 2.9 ms over (1024, 768). Together they were 2.1 s of a 30 s bark-small generation. `nn.LSTM`
-took ~50 ms of the codec's ~145 ms for 240 frames, twice torch's LSTM. The convolutions' copied input windows cost
-more than their matmuls at EnCodec's last stages.
+MindSpore 2.10's CPU kernels for these are several times slower than torch's on Bark's shapes (README,
+Performance): GELU goes through `ops.erf` (scalar libm erf, value-dependent), `nn.LSTM` takes twice torch's time,
+and the convolutions' copied input windows cost more than their matmuls at EnCodec's last stages.
 
 The library is built with the system C++ compiler (`$CXX`, else `c++`) and `-march=native` into mindbark's cache
 home, named by a digest of the sources, the compiler and the CPU, so a new machine or a new source builds its own;
@@ -28,6 +26,7 @@ from mindspore import ops
 from mindspore.ops import CustomRegOp, DataType
 
 from ..files import replacing
+from ..paths import kernels_dir
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +74,7 @@ def library() -> Path | None:
         version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
         sources = [s.read_text() for s in SOURCES]
         key = hashlib.sha256("\0".join([*sources, cxx, version, *FLAGS, _cpu_flags()]).encode())
-        from ..convert import mindbark_home
-
-        path = mindbark_home() / "kernels" / f"cpu_ops-{key.hexdigest()[:16]}.so"
+        path = kernels_dir() / f"cpu_ops-{key.hexdigest()[:16]}.so"
         if not _loads(path):  # missing, or damaged on disk since it was written: build it (again)
             path.parent.mkdir(parents=True, exist_ok=True)
             with replacing(path) as tmp:

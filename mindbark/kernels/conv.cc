@@ -2,8 +2,8 @@
 // taps. One GEMM gives every tap's output at every row of the chunk (z) and of the context carried from the chunk
 // before (zc); output row t is tap j's output at row t + j * dilation of [zc; z], summed over the taps, plus the
 // bias. Done with MindSpore ops, the context was concatenated to the chunk and each tap's input window copied out
-// (StridedSlice copies on CPU), then the taps added and the bias in passes of their own: at EnCodec's last stage
-// five copies and four passes of 5 MB per convolution and 128-frame chunk. The rows are split in two halves, run
+// (StridedSlice copies on CPU), then the taps added and the bias in passes of their own: at EnCodec's last stages
+// several copies and passes of the chunk's whole width per convolution. The rows are split in two halves, run
 // on MindSpore's CPU thread pool (`pool.cc`).
 #include <atomic>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // One LSTM layer's recurrence for MindSpore's `ops.Custom(func_type="aot")`, fp32, torch's gate order (i, f, g, o).
 // The input projection (all steps at once) is a GEMM MindSpore runs well; what is left is one (4H, H) product per
-// step, whose weights (4 MB at EnCodec's H = 512) are read again every step. The hidden units are split in two
+// step, whose weights (4H x H floats) are read again every step. The hidden units are split in two
 // parts, each with half the weights, which then stay in one core's L2; the parts of a step must all be done before
 // the next step reads its h.
 //

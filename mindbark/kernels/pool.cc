@@ -1,6 +1,6 @@
 // MindSpore's own CPU kernel thread pool, for mindbark's kernels that split their work: the launching thread and
 // the pool's idle worker, which would otherwise spin beside the kernel. A thread of a kernel's own made three busy
-// threads on two cores (the LSTM kernel ran ~9 ms a call inside the codec graph against ~6 alone).
+// threads on two cores, and the kernel slower inside a graph than alone.
 //
 // The pool is found by symbol in the libraries the running process already loaded:
 // mindspore::kernel::GetActorMgrInnerThreadPool() and mindspore::ThreadPool::ParallelLaunch(const Func &, Content,

@@ -20,8 +20,8 @@ from ..graph_ops import concat, rows, split
 from ..jit import compiled
 from ..layers import Conv1d, ConvTranspose1d
 
-# frames per compiled decoder step; a step costs its frames' work only (one of 128 frames took 35 ms, one of 256
-# 73, EPYC VM), so a larger chunk would only pad more
+# frames per compiled decoder step; a step costs its frames' work only (no fixed cost per step to amortize), so
+# a larger chunk would only pad more
 CHUNK = 128
 
 
@@ -66,9 +66,8 @@ class PaddedConv1d(nn.Cell):
 
     def _taps_on_outputs(self, x, context):
         """One matmul of the chunk and one of its context by every tap's weight at once, and the taps summed on
-        those outputs by mindbark's kernel (`kernels/conv.cc`): no concatenated input, no copied windows. A
-        240-frame decode went from ~56 to ~53.5 ms, and from ~76 to ~69 in the slow state of a VM whose copies
-        then ran 2-3x slower."""
+        those outputs by mindbark's kernel (`kernels/conv.cc`): no concatenated input, no copied windows, which
+        on CPU cost more than the matmuls."""
         k, out_ch, in_ch = self.conv.weight.shape
         w = self.conv.weight.reshape(k * out_ch, in_ch)
         b, t, _ = x.shape
@@ -94,7 +93,7 @@ class LSTM(nn.Cell):
     """Residual LSTM over time on a (B, T, C) signal; its state (h and c stacked) carries across chunks.
 
     On CPU in fp32 each layer is one GEMM for every step's input projection and mindbark's recurrence kernel
-    (`kernels/lstm.cc`): `nn.LSTM` took ~50 ms of a 240-frame decode there, twice torch's LSTM.
+    (`kernels/lstm.cc`): `nn.LSTM` takes twice torch's LSTM's time there.
     """
 
     def __init__(self, dim: int, num_layers: int):
@@ -115,7 +114,7 @@ class LSTM(nn.Cell):
             projected = ops.bias_add(self.matmul(y.reshape(b * t, dim), self.lstm.w_ih_list[i]), bias)
             steps = self.recurrence(projected.reshape(b, t, 4 * dim), self.lstm.w_hh_list[i], state[0][i],
                                     state[1][i])  # (2, B, T, dim): h and c after every step
-            h, c = split(steps, 1, axis=0)  # by split: StridedSlice took 1.4 ms for steps[0]
+            h, c = split(steps, 1, axis=0)  # by split: StridedSlice copies steps[0] slowly
             y = h.reshape(b, t, dim)
             hs = hs + (_tail(y, 1).reshape(1, b, dim),)
             cs = cs + (_tail(c.reshape(b, t, dim), 1).reshape(1, b, dim),)

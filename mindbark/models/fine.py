@@ -40,7 +40,7 @@ class FineGPT(nn.Cell):
         x = self.wtes[0](books[0].reshape(b, t))
         for i in range(1, n):
             # codebooks above the predicted one are not seen; the factor is tiled, as a broadcasting multiply
-            # would keep 4x its output for the graph's life (see gpt.py)
+            # would keep several times its output for the graph's life (see gpt.py)
             keep = ops.tile((codebook_idx >= i).astype(x.dtype).reshape(1, 1, 1), (b, t, x.shape[2]))
             x = x + self.wtes[i](books[i].reshape(b, t)) * keep
         x = x + self.wpe(ops.tile(arange(t).reshape(1, t), (b, 1)))
