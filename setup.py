@@ -7,7 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
-    python_requires=">=3.9",
+    python_requires=">=3.10",  # `X | None` annotations are evaluated at definition
     packages=find_packages(include=["mindbark", "mindbark.*"]),
     package_data={"mindbark": ["presets/**/*.npz", "presets/LICENSE", "presets/README.md", "kernels/*.cc"]},
     install_requires=[
@@ -26,6 +26,6 @@ setup(
         # the PyTorch reference: conversion of .bin files, parity tests and the benchmark
         "torch": ["torch==2.13.0", "transformers==5.23.0"],
         "bench": ["torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7"],
-        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7"],
+        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7", "import-linter>=2.1"],
     },
 )

@@ -24,6 +24,19 @@ def test_seed_article_usage(tiny_model, tiny_processor):
     assert audio.shape == (2, max(lengths))
 
 
+def test_mindnlp_evaluation_pattern(tiny_dir):
+    """MindSpore NLP's Bark evaluation as written there (loading, generate's arguments), with only the import
+    changed: the networks container underneath must keep it working."""
+    from mindbark import BarkModel, BarkProcessor
+
+    processor = BarkProcessor.from_pretrained(tiny_dir)
+    model = BarkModel.from_pretrained(tiny_dir)
+    model.set_train(False)
+    audio = model.generate(**processor("你好,欢迎使用Bark模型!"), pad_token_id=10)
+    assert audio.shape[0] == 1 and audio.shape[1] > 0
+    assert model.generation_config.sample_rate == 24_000
+
+
 def test_seeded_sampling_is_reproducible(tiny_model, tiny_processor):
     a = generate_audio("Hello world", tiny_model, tiny_processor, seed=7, max_duration=0.5, silent=True)
     b = generate_audio("Hello world", tiny_model, tiny_processor, seed=7, max_duration=0.5, silent=True)
