@@ -22,7 +22,7 @@ setup(
     ],
     entry_points={"console_scripts": ["mindbark = mindbark.cli:main"]},
     extras_require={
-        "hub": ["huggingface_hub>=0.23"],
+        "hub": ["huggingface_hub>=0.34"],  # its `hf` command is what the offline message names
         # the PyTorch reference: conversion of .bin files, parity tests and the benchmark
         "torch": ["torch==2.13.0", "transformers==5.23.0"],
         "bench": ["torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7"],

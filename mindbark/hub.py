@@ -84,9 +84,10 @@ def is_snapshot(path: Path) -> bool:
 
 
 def how_to_get(repo_id: str) -> str:
+    """What to do by hand, with the command line `huggingface_hub` installs (`hf`; its `huggingface-cli` is gone)."""
     local = repo_id.split("/")[-1]
-    return (f"on a connected machine run `huggingface-cli download {repo_id} --local-dir {local}`, copy that folder "
-            f"here and pass --model ./{local}")
+    return (f"on a connected machine run `pip install huggingface_hub` and `hf download {repo_id} --local-dir "
+            f"{local}`, copy that folder here and pass --model ./{local}")
 
 
 def download(repo_id: str, log: Log = None) -> Path:

@@ -69,6 +69,26 @@ def test_oneshot_tiny_random_without_torch(env, tmp_path):
     assert load_voice(str(work / "mine.npz"))["fine_prompt"].shape == (8, 21)
 
 
+def installed(*args, env, cwd):
+    """The installed `mindbark` command (what pip's console-script wrapper runs: `from mindbark.cli import main`)."""
+    script = shutil.which("mindbark", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-c", "import sys; from mindbark.cli import main; sys.exit(main())"]
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_installed_command_is_quiet(env, tmp_path):
+    """`import mindbark.cli` must not import MindSpore before main() quietens it (it printed ~165 lines a run)."""
+    help_ = installed("--help", env=env, cwd=tmp_path)
+    assert help_.returncode == 0 and help_.stderr == "" and "--voice" in help_.stdout
+    assert one_error(installed("--top-p", "2", env=env, cwd=tmp_path).stderr).startswith("error: argument --top-p")
+    run = installed("--model", "tiny-random", "--text", "Hello", "--max-duration", 0.3, "--silent", "--out",
+                    tmp_path / "a.wav", env=env, cwd=tmp_path)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert sf.info(tmp_path / "a.wav").frames == SAMPLES_03
+    bad_voice = installed("--model", "tiny-random", "--text", "Hello", "--voice", "nobody", env=env, cwd=tmp_path)
+    assert bad_voice.returncode == 1 and "nobody" in one_error(bad_voice.stderr)
+
+
 def test_long_text_file_streamed_in_chunks(env, tmp_path):
     story = tmp_path / "story.txt"
     story.write_text("Hello world. My dog is cute!\n\n[laughs] Hello again, my dog.\n", encoding="utf-8")
@@ -93,7 +113,7 @@ def test_errors_from_a_real_process(env, tmp_path):
     assert bad.returncode == 2 and one_error(bad.stderr) == "error: argument --top-p: must be in (0, 1], got 2 " \
                                                           "(see --help)"
     offline = infer("--text", "hi", "--model", "bark", "--out", "a.wav", env=env, cwd=tmp_path)
-    assert offline.returncode == 1 and "huggingface-cli download suno/bark --local-dir bark" in one_error(
+    assert offline.returncode == 1 and "hf download suno/bark --local-dir bark" in one_error(
         offline.stderr)
     assert list(tmp_path.iterdir()) == []
 
@@ -131,7 +151,7 @@ BAD = [  # (arguments, standard input, exit status, what the message says)
     (["--text", "hi", "--save-voice", "nodir/v"], "", 1, "cannot write nodir/v.npz"),
     (["--text", "hi", "--model", "nowhere"], "", 1, "model 'nowhere' is neither a directory nor one of"),
     (["--text", "hi", "--model", "bark-small"], "", 1, "HF_HUB_OFFLINE is set; on a connected machine run "
-                                                      "`huggingface-cli download suno/bark-small"),
+                                                      "`pip install huggingface_hub` and `hf download suno/bark-small"),
     (["--text", "hi", "--model", "TINY", "--voice", "nobody"], "", 1, "unknown voice preset 'nobody'"),
     (["--text", "hi", "--model", "TINY", "--voice", "gone.npz"], "", 1, "voice preset file 'gone.npz' does not exist"),
     (["--console", "--text", "hi"], "", 2, "--console reads its texts interactively"),

@@ -3,12 +3,16 @@
 Nothing here touches the network: HF_HUB_OFFLINE is set, caches live in tmp dirs, and `huggingface_hub` is faked.
 """
 
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import socket
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ import pytest
 from mindbark import hub
 from mindbark.random_model import build_tiny_random, random_weights, tiny_random_dir, vocabulary
 
-HOW_TO = "huggingface-cli download suno/bark-small --local-dir bark-small"
+HOW_TO = "hf download suno/bark-small --local-dir bark-small"
 
 
 @pytest.fixture
@@ -28,6 +32,19 @@ def caches(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return tmp_path
+
+
+def test_the_offline_message_names_a_command_that_exists():
+    """`huggingface_hub` 2.x dropped `huggingface-cli`: the command the message names must be one the installed
+    package provides, taking the arguments given."""
+    command = re.search(r"`(hf download [^`]+)`", hub.how_to_get("suno/bark-small")).group(1).split()
+    provided = {ep.name for ep in importlib.metadata.distribution("huggingface_hub").entry_points
+                if ep.group == "console_scripts"}
+    assert command[0] in provided
+    script = shutil.which(command[0], path=str(Path(sys.executable).parent)) or shutil.which(command[0])
+    usage = subprocess.run([script, *command[1:2], "--help"], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert usage.returncode == 0 and all(option in usage.stdout for option in command[2:] if option.startswith("--"))
 
 
 def _snapshot(src, cache, repo="suno/bark-small", commit="0123abcd", main=True):
