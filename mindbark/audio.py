@@ -1,6 +1,7 @@
 """Writing waveforms: WAV files that appear whole or not at all."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,14 @@ def check_writable(path) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OSError(f"cannot write {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise OSError(f"cannot write {path}: permission denied")
+    try:  # by trying, so that the error is the OS's own: permission denied, read-only file system, ...
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)  # as the write will
+        os.close(fd)
+        os.unlink(probe)
+        if path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))  # opened, not changed
+    except OSError as e:
+        raise OSError(f"cannot write {path}: {e.strerror or e}") from None
     return path
 
 

@@ -87,7 +87,7 @@ def how_to_get(repo_id: str) -> str:
     """What to do by hand, with the command line `huggingface_hub` installs (`hf`; its `huggingface-cli` is gone)."""
     local = repo_id.split("/")[-1]
     return (f"on a connected machine run `pip install huggingface_hub` and `hf download {repo_id} --local-dir "
-            f"{local}`, copy that folder here and pass --model ./{local}")
+            f"{local}`, copy that folder here and give its path (./{local}) as the model")
 
 
 def download(repo_id: str, log: Log = None) -> Path:

@@ -87,8 +87,8 @@ def load_voice(preset: VoiceLike, model_dir: Union[str, os.PathLike, None] = Non
     if isinstance(preset, os.PathLike) or (isinstance(preset, str) and preset.endswith(".npz")):
         path = Path(preset)
         if not path.is_file():
-            raise ValueError(f"voice preset file {str(path)!r} does not exist" +
-                             _suggest(path.name[:-4] if path.suffix == ".npz" else path.name, list_voices(model_dir)))
+            raise UnknownVoiceError(f"voice preset file {str(path)!r} does not exist",
+                                    path.name[:-4] if path.suffix == ".npz" else path.name, list_voices(model_dir))
         return validate_voice(_read_npz(path), f"voice preset {str(path)!r}")
     if not isinstance(preset, str):
         raise TypeError(f"voice preset must be a name, a path or a dict of arrays, not {type(preset).__name__}")
@@ -103,7 +103,7 @@ def load_voice(preset: VoiceLike, model_dir: Union[str, os.PathLike, None] = Non
             return validate_voice(_read_npz(path), f"voice preset {preset!r}")
     if Path(preset).is_file():  # a preset file saved under a name without the .npz suffix
         return validate_voice(_read_npz(Path(preset)), f"voice preset {preset!r}")
-    raise ValueError(f"unknown voice preset {preset!r}" + _suggest(preset, sorted({*entries, *shipped})))
+    raise UnknownVoiceError(f"unknown voice preset {preset!r}", preset, sorted({*entries, *shipped}))
 
 
 def list_voices(model_dir: Union[str, os.PathLike, None] = None) -> list[str]:
@@ -203,7 +203,15 @@ def _shipped_presets() -> dict:
     return presets
 
 
-def _suggest(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    return f"{hint} (list_voices() gives all {len(names)} names)"
+class UnknownVoiceError(ValueError):
+    """A voice that is neither a known name nor an existing file. The message suggests close names and says how to
+    list them all: `list_voices()` here; the CLI and the console say their own way (`listing`)."""
+
+    def __init__(self, problem: str, name: str, names: list[str]):
+        self.problem, self.count = problem, len(names)
+        self.close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        super().__init__(self.message("list_voices()"))
+
+    def message(self, listing: str) -> str:
+        hint = f"; did you mean {', '.join(map(repr, self.close))}?" if self.close else ""
+        return f"{self.problem}{hint} ({listing} gives all {self.count} names)"

@@ -112,3 +112,21 @@ def test_write_wav(tmp_path):
     with pytest.raises(OSError, match="does not exist"):
         write_wav(tmp_path / "missing" / "a.wav", audio, 24_000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_unwritable_paths_say_what_the_os_said(tmp_path, monkeypatch):
+    """The error is the OS's own reason; a read-only file system is not "permission denied". (Tests run as root in
+    CI, where permission bits do not stop a write, so the OS's refusal is simulated at the call that meets it.)"""
+    import errno
+    import os
+    import tempfile
+
+    audio = np.zeros(240, np.float32)
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(OSError, match=r"^cannot write .*a\.wav: Read-only file system$"):
+        write_wav(tmp_path / "a.wav", audio, 24_000)
+    assert list(tmp_path.iterdir()) == []

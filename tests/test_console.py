@@ -51,8 +51,9 @@ def test_console_from_a_pipe(env, tiny_dir, tmp_path):
     assert run.returncode == 0, run.stderr
     errors = run.stderr.splitlines()
     assert [e.split(":")[0] for e in errors] == ["error"] * 8, run.stderr
-    for fragment, error in zip(["'nowhere-model' is neither a directory", "HF_HUB_OFFLINE is set",
-                                "unknown command /bogus", "unknown voice preset 'nobody'", "text is empty",
+    # each error says what to do at the console: a folder typed at the prompt, /voices to list the voices
+    for fragment, error in zip(["'nowhere-model' is neither a directory", "give its path (./bark) as the model",
+                                "unknown command /bogus", "(/voices gives all 271 names)", "text is empty",
                                 "temperature must be >= 0", "not a number: 'x'", "No such file or directory"],
                                errors):
         assert fragment in error

@@ -103,7 +103,7 @@ class Console:
     def _load(self, name: str):
         path = S.resolve(name, self.out)
         self.out(f"loading {name} ...")
-        return S.Speaker(path, self.args.device, self.args.dtype, self.args.offload)
+        return S.Speaker(path, self.args.device, self.args.dtype, self.args.offload, listing="/voices")
 
     def _check_voice(self):
         if self.settings.voice is not None:

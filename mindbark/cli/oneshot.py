@@ -39,8 +39,7 @@ def run(args, stdin=None, out=print) -> int:
         S.check_writable(S.voice_path(args.save_voice))
     S.check_device(args.device)
     path = S.resolve(args.model or DEFAULT_MODEL, out)
-    if settings.voice is not None:
-        S.load_voice(settings.voice, path)  # an unknown voice fails before the model loads
+    S.voice_for(settings.voice, path, "--list-voices")  # an unknown voice fails before the model loads
     speaker = S.Speaker(path, args.device, args.dtype, args.offload)
     parts = S.PartWriter(target, speaker.model.sample_rate, out) if args.stream else None
     result = speaker.say(text, settings, args.seed, args.silent, parts)

@@ -16,10 +16,10 @@ from ..generation.config import GenerationConfig, LongFormOptions, config_from_k
 from ..hub import TINY_RANDOM, resolve_model
 from ..longform import LongResult, generate_long
 from ..processor import BarkProcessor
-from ..voices import list_voices, load_voice, save_voice
+from ..voices import UnknownVoiceError, list_voices, load_voice, save_voice
 
 __all__ = ["Numbered", "PartWriter", "Settings", "Speaker", "check_device", "check_writable", "duration", "list_voices",
-           "load_voice", "resolve", "save_result_voice", "timing_line", "voice_path", "write_numbered", "write_wav"]
+           "resolve", "voice_for", "save_result_voice", "timing_line", "voice_path", "write_numbered", "write_wav"]
 
 TINY_RANDOM_NOTE = "tiny-random: random weights, the audio is noise"
 STAGES = ("semantic", "coarse", "fine", "codec")
@@ -83,21 +83,35 @@ def check_device(device: str | None):
         raise ValueError(str(e)) from None
 
 
+def voice_for(name: str | None, model_dir, listing: str):
+    """The checked voice preset for a name or .npz path (None: a random voice); an unknown one names `listing` (how
+    this interface lists the voices) in its error."""
+    if name is None:
+        return None
+    try:
+        return load_voice(name, model_dir)
+    except UnknownVoiceError as e:
+        raise ValueError(e.message(listing)) from None
+
+
 class Speaker:
     """A loaded model and processor that turn texts into audio.
 
     Args:
         path: a model directory from `resolve`.
         device / dtype / offload: as `BarkModel.from_pretrained`.
+        listing: how the interface lists voices, for errors (`--list-voices`, `/voices`).
     """
 
-    def __init__(self, path: Path, device: str | None = None, dtype: str = "float32", offload: bool = True):
+    def __init__(self, path: Path, device: str | None = None, dtype: str = "float32", offload: bool = True,
+                 listing: str = "--list-voices"):
+        self.listing = listing
         self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype, offload=offload)
         self.processor = BarkProcessor.from_pretrained(self.model.path)
 
     def voice(self, name: str | None):
         """The checked voice preset for a name or .npz path (None: a random voice)."""
-        return None if name is None else load_voice(name, self.model.path)
+        return voice_for(name, self.model.path, self.listing)
 
     def say(self, text: str, settings: Settings, seed=None, silent: bool = False, on_chunk=None) -> LongResult:
         """Generate `text` of any length in chunks, joined into one waveform.
