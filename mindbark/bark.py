@@ -12,6 +12,7 @@ import numpy as np
 from .convert import convert_cached
 from .device import set_device
 from .generation.config import GenerationConfig, config_from_kwargs
+from .hub import resolve_model
 from .models.bark import BarkNetworks
 from .paths import MARKER
 from .pipeline import generate
@@ -38,11 +39,13 @@ class BarkModel(BarkNetworks):
     @classmethod
     def from_pretrained(cls, path, device: str | None = None, dtype="float32", offload: bool = True,
                         graph_cache: str | Path | bool | None = None) -> "BarkModel":
-        """Load a mindbark directory, or a Hugging Face-format Bark directory (converted once into the cache).
+        """Load a model by directory or name; a Hugging Face-format directory is converted once into the cache.
 
         Args:
             path: directory written by `scripts/convert_checkpoint.py`, or a Hugging Face snapshot of
-                `suno/bark-small` / `suno/bark`.
+                `suno/bark-small` / `suno/bark`; where no such directory exists, a name: `bark-small`, `bark`
+                (or `suno/...`: found in the Hugging Face cache or downloaded, converted once) or `tiny-random`
+                (random weights, for offline smoke runs).
             device: "cpu", "gpu" or "ascend"; None reads `MINDBARK_DEVICE` or picks what is available.
             dtype: "float32" (default), "float16" or "bfloat16".
             offload: keep only the running GPT stage's weights in host memory (default; a little time for the
@@ -54,7 +57,7 @@ class BarkModel(BarkNetworks):
         set_device(device)
         path = Path(path)
         if not path.is_dir():
-            raise FileNotFoundError(f"model directory {path} does not exist")
+            path = resolve_model(path)
         if not (path / MARKER).exists():
             path = convert_cached(path)
         return cls.load(path, dtype, offload, graph_cache)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 from mindspore import Tensor, nn
-from mindspore.common.dtype import dtype_to_nptype
 
+from .dtypes import numpy_dtype
 from .errors import ConversionError
 from .memory import trim_heap
 
@@ -93,8 +93,8 @@ def load_weights(cell: nn.Cell, path: Path) -> "MappedWeights":
             array = tensors[name]
             if name in layouts:
                 array = layouts[name][1](array)
-            if array.dtype != dtype_to_nptype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
-                array = np.ascontiguousarray(array, dtype=dtype_to_nptype(p.dtype))
+            if array.dtype != numpy_dtype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
+                array = np.ascontiguousarray(array, dtype=numpy_dtype(p.dtype))
             p.set_data(Tensor.from_numpy(array))
     return MappedWeights(mapping)
 

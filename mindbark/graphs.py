@@ -7,12 +7,17 @@ a digest of everything else the graph depends on: MindSpore's version and backen
 class, config and parameter shapes, and the call's argument shapes. MindSpore's own compile cache was no option:
 it names graphs by compile order only, and handed a later process another shape's graph (silently wrong results
 on 2.10).
+
+A file's name starts with a stamp of the MindSpore version and mindbark's source, so the graphs no later process
+will load are told apart (`mindbark cache prune`); the directory is kept under a size (`max_bytes`) by removing
+the graphs used least recently.
 """
 
 import hashlib
 import json
 import logging
 import os
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +34,11 @@ from .paths import graphs_dir
 log = logging.getLogger(__name__)
 
 ENV = "MINDBARK_GRAPH_CACHE"
+MAX_ENV = "MINDBARK_GRAPH_CACHE_MB"
 _OFF = {"0", "off", "false", "no", ""}
+# a bark-small or bark model's graphs at one batch size are a few MB; this holds hundreds of signatures
+DEFAULT_MAX_MB = 512
+FILE = re.compile(r"(?P<name>.+)-(?P<stamp>[0-9a-f]{12})-(?P<key>[0-9a-f]{32})\.mindir")
 
 
 def default_dir() -> Path | None:
@@ -48,6 +57,44 @@ def _source_digest() -> str:
     for f in sorted([*root.rglob("*.py"), *root.rglob("*.cc")]):
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def stamp() -> str:
+    """What every graph this mindbark and MindSpore save shares in its file name."""
+    return hashlib.sha256(f"{ms.__version__}\0{_source_digest()}".encode()).hexdigest()[:12]
+
+
+def max_bytes() -> int:
+    """The graph directory's size limit: `$MINDBARK_GRAPH_CACHE_MB` megabytes, else 512."""
+    value = os.environ.get(MAX_ENV, "").strip()
+    try:
+        mb = float(value) if value else DEFAULT_MAX_MB
+    except ValueError:
+        raise ValueError(f"{MAX_ENV}={value!r} is not a number of megabytes") from None
+    return int(mb * 2**20)
+
+
+def bound(directory: Path, limit: int, keep: Path | None = None) -> list[Path]:
+    """Remove the graph files of `directory` used least recently (their modification time, which a load
+    renews) until the rest fit in `limit` bytes; `keep` stays. Returns what was removed."""
+    files = []
+    for f in Path(directory).glob("*.mindir"):
+        try:
+            st = f.stat()
+        except OSError:  # removed meanwhile by another process
+            continue
+        files.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _, size, f in sorted(files, key=lambda item: item[0]):
+        if total <= limit:
+            break
+        if f == keep:
+            continue
+        f.unlink(missing_ok=True)
+        total -= size
+        removed.append(f)
+    return removed
 
 
 def signature(value):
@@ -71,7 +118,7 @@ class GraphStore:
         params = [[p.name, list(p.shape), str(p.dtype)] for p in owner.get_parameters()]
         key = json.dumps([ms.__version__, ms.get_context("device_target"), _source_digest(), kernels.state(),
                           type(owner).__qualname__, repr(getattr(owner, "config", None)), name, sig, params])
-        return self.directory / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.mindir"
+        return self.directory / f"{name}-{stamp()}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.mindir"
 
     def load(self, path: Path, owner: nn.Cell, dynamic: tuple | None = None) -> nn.GraphCell:
         """The graph at `path` with `owner`'s parameters bound (shared, not copied). `dynamic`: its inputs' specs,
@@ -87,6 +134,10 @@ class GraphStore:
                 raise ValueError(f"{path.name}: parameter {p.name} does not match the model's")
             p.set_data(mine)  # set_data shares the Tensor's memory: the weights stay where they are mapped
         self.loaded += 1
+        try:
+            os.utime(path)  # used now: `bound` removes the graphs used least recently first
+        except OSError:  # a read-only cache still serves its graphs
+            pass
         return graph
 
     def save(self, fn, args: tuple, path: Path):
@@ -107,6 +158,7 @@ class GraphStore:
         with replacing(path) as tmp:
             tmp.write_bytes(stream)
         self.saved += 1
+        bound(self.directory, max_bytes(), keep=path)
 
 
 def stored_graph(store: GraphStore, fn, owner: nn.Cell, name: str, args: tuple, specs: tuple):

@@ -71,10 +71,7 @@ def library() -> Path | None:
                     "conv tap sums) are used on CPU")
         return None
     try:
-        version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
-        sources = [s.read_text() for s in SOURCES]
-        key = hashlib.sha256("\0".join([*sources, cxx, version, *FLAGS, _cpu_flags()]).encode())
-        path = kernels_dir() / f"cpu_ops-{key.hexdigest()[:16]}.so"
+        path = library_path(cxx)
         if not _loads(path):  # missing, or damaged on disk since it was written: build it (again)
             path.parent.mkdir(parents=True, exist_ok=True)
             with replacing(path) as tmp:
@@ -88,6 +85,23 @@ def library() -> Path | None:
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
         log.warning("mindbark: could not build the CPU kernels (%s); MindSpore's slower GELU, LayerNorm and LSTM "
                     "(and codec conv tap sums) are used", e)
+        return None
+
+
+def library_path(cxx: str) -> Path:
+    """Where the library built by compiler `cxx` from the current sources for this CPU is kept."""
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
+    sources = [s.read_text() for s in SOURCES]
+    key = hashlib.sha256("\0".join([*sources, cxx, version, *FLAGS, _cpu_flags()]).encode())
+    return kernels_dir() / f"cpu_ops-{key.hexdigest()[:16]}.so"
+
+
+def current_library() -> Path | None:
+    """The library this process would use (built or not yet), or None where no compiler is found."""
+    cxx = _compiler()
+    try:
+        return None if cxx is None else library_path(cxx)
+    except (OSError, subprocess.SubprocessError):
         return None
 
 
