@@ -11,6 +11,9 @@ its own length, so a batched item is compared with the reference's unbatched run
 import numpy as np
 import pytest
 import torch
+from transformers.models.bark.generation_configuration_bark import (BarkCoarseGenerationConfig,
+                                                                    BarkFineGenerationConfig,
+                                                                    BarkSemanticGenerationConfig)
 
 from mindbark.generation.config import GenerationConfig, config_from_kwargs
 from mindbark.pipeline import generate
@@ -30,7 +33,7 @@ def _hf(hf, ids, mask, voice, **kw):
     history = None if voice is None else {k: torch.tensor(v) for k, v in voice.items()}
     with torch.no_grad():
         semantic = hf.semantic.generate(torch.tensor(ids), history_prompt=history, attention_mask=torch.tensor(mask),
-                                        semantic_generation_config=_sub(hf, "semantic"), do_sample=False,
+                                        semantic_generation_config=_stage_config(hf, "semantic"), do_sample=False,
                                         max_new_tokens=kw["semantic_max_new_tokens"],
                                         min_eos_p=kw["semantic_min_eos_p"])
         audio, lengths = hf.generate(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
@@ -38,10 +41,11 @@ def _hf(hf, ids, mask, voice, **kw):
     return semantic.numpy(), [audio[i, :n].numpy() for i, n in enumerate(lengths)]
 
 
-def _sub(hf, name):
-    from transformers.models.bark.generation_configuration_bark import BarkSemanticGenerationConfig
-
-    return BarkSemanticGenerationConfig(**hf.generation_config.semantic_config)
+def _stage_config(hf, stage):
+    """The reference's generation config of one stage: "semantic", "coarse_acoustics" or "fine_acoustics"."""
+    cls = {"semantic": BarkSemanticGenerationConfig, "coarse_acoustics": BarkCoarseGenerationConfig,
+           "fine_acoustics": BarkFineGenerationConfig}[stage]
+    return cls(**getattr(hf.generation_config, f"{stage}_config"))
 
 
 # min_eos_p 5e-4 ends the three random-weight sequences at 30, 30 and 27 tokens (found by running the reference)
@@ -68,9 +72,6 @@ def test_greedy_generation_matches_reference(tiny_hf, tiny_model, voice_name, le
 
 def test_stages_match_reference(tiny_hf, tiny_model):
     """Coarse and fine codes from each reference sub-model's generate, fed the same semantic tokens."""
-    from transformers.models.bark.generation_configuration_bark import (BarkCoarseGenerationConfig,
-                                                                        BarkFineGenerationConfig)
-
     from mindbark.generation.coarse import generate_coarse
     from mindbark.generation.fine import generate_fine
 
@@ -78,10 +79,9 @@ def test_stages_match_reference(tiny_hf, tiny_model):
     history = {k: torch.tensor(v) for k, v in voice.items()}
     semantic = np.random.RandomState(3).randint(0, 10_000, (2, 70))
     semantic[1, 50:] = 10_000
-    gen = tiny_hf.generation_config
-    cfgs = dict(semantic_generation_config=_sub(tiny_hf, "semantic"),
-                coarse_generation_config=BarkCoarseGenerationConfig(**gen.coarse_acoustics_config))
-    fine_cfg = BarkFineGenerationConfig(**gen.fine_acoustics_config)
+    cfgs = dict(semantic_generation_config=_stage_config(tiny_hf, "semantic"),
+                coarse_generation_config=_stage_config(tiny_hf, "coarse_acoustics"))
+    fine_cfg = _stage_config(tiny_hf, "fine_acoustics")
     with torch.no_grad():
         ref_coarse, _ = tiny_hf.coarse_acoustics.generate(torch.tensor(semantic), history_prompt=history,
                                                           codebook_size=1024, return_output_lengths=True,

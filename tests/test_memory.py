@@ -1,5 +1,10 @@
-"""Pages handed back to the OS read as zeros again; nothing outside them changes."""
+"""Memory handed back to the OS: pages read as zeros again, freed heap leaves the resident set; nothing
+outside them changes."""
 
+import ctypes
+import ctypes.util
+import os
+import platform
 import sys
 
 import numpy as np
@@ -22,5 +27,28 @@ def test_zero_pages_clears_whole_pages_only():
     assert (view == 2).all() and (buf[:3] == 1).all()
 
 
-def test_trim_heap_is_safe():
+def _resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_trim_heap_hands_freed_heap_back_and_keeps_live_blocks():
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))  # a handle of our own: its prototypes stay ours
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    size = 64 * 1024  # below glibc's mmap threshold: these come from the heap, not maps of their own
+    blocks = [libc.malloc(size) for _ in range(1024)]
+    for block in blocks:
+        ctypes.memset(block, 1, size)  # resident
+    # freeing every other block leaves 32 MiB of free heap between live blocks, where free() cannot trim it
+    for block in blocks[::2]:
+        libc.free(block)
+    before = _resident_bytes()
     trim_heap()
+    released = before - _resident_bytes()
+    live_intact = all(ctypes.string_at(block, size) == b"\x01" * size for block in blocks[1::2])
+    for block in blocks[1::2]:
+        libc.free(block)
+    assert live_intact
+    assert released > 16 * 2**20, f"only {released / 2**20:.1f} MiB of 32 handed back"
