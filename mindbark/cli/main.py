@@ -1,4 +1,4 @@
-"""`mindbark` / `scripts/infer.py`: the one-shot command and the console behind one entry point.
+"""`mindbark` / `scripts/infer.py`: the one-shot command, the console and `mindbark serve` behind one entry point.
 
 Library errors (ValueError, TypeError, OSError and their kin ConversionError, FileNotFoundError) end here as one
 `error:` line on stderr and a non-zero status; anything else is a bug and keeps its traceback.
@@ -15,10 +15,17 @@ from .args import ArgumentError, parse_args, wants_console
 def main(argv=None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ [WARNING] lines, if it is not imported yet
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv[:1] == ["serve"]:
+            from . import serve
+
+            return serve.main(argv[1:])
         args = parse_args(argv)
     except ArgumentError as e:
         return _fail(e, 2)
+    except (ValueError, OSError) as e:  # `serve`'s settings and missing extra
+        return _fail(one_line(e), 1)
     try:
         if args.list_voices:
             return _list_voices(args)
