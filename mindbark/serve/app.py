@@ -7,8 +7,10 @@
 import asyncio
 import hmac
 import logging
+import signal
+import threading
 import time
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 import numpy as np
 import uvicorn
@@ -99,17 +101,9 @@ def create_app(config: ServeConfig, wait_for_model: bool = False, on_failure=lam
         log.exception("request failed")
         return await api_error(request, ApiError(500, "internal error", type="server_error"))
 
-    @app.middleware("http")
-    async def count(request: Request, call_next):
-        limit = 4 * config.max_input_chars + 65_536  # UTF-8 text of the longest input, and the other fields
-        if int(request.headers.get("content-length") or 0) > limit:
-            response = await api_error(request, ApiError(413, f"request body over {limit} bytes", "input"))
-        else:
-            response = await call_next(request)
-        known = {r.path for r in app.routes}
-        metrics.requests.labels(request.url.path if request.url.path in known else "other",
-                                str(response.status_code)).inc()
-        return response
+    # the longest input's UTF-8 bytes, and room for the other fields
+    app.add_middleware(_Gate, metrics=metrics, max_body=4 * config.max_input_chars + 65_536,
+                       paths={SPEECH, "/health", "/metrics", "/v1/voices"})
 
     @app.get("/health")
     async def health():
@@ -145,6 +139,13 @@ def create_app(config: ServeConfig, wait_for_model: bool = False, on_failure=lam
                 body = _streamed(speech, first, rate, config.silence, request, deadline, metrics, arrived)
                 return _Stream(body, speech.close, media_type=media_type(plan.fmt), headers=headers)
             audio = [first] + [await _guarded(speech.next(), request, deadline) for _ in plan.chunks[1:]]
+        except ClientGone:
+            await speech.close()
+            return Response(status_code=499)  # nobody reads it; nginx's code for a client that left, in metrics
+        except asyncio.CancelledError:  # uvicorn's shutdown, once its grace period is over
+            await speech.close()
+            asyncio.current_task().uncancel()
+            raise not_ready("the server is shutting down") from None
         except BaseException:
             await speech.close()
             raise
@@ -154,6 +155,42 @@ def create_app(config: ServeConfig, wait_for_model: bool = False, on_failure=lam
         return Response(data, media_type=media_type(plan.fmt), headers=headers)
 
     return app
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request waited."""
+
+
+class _Gate:
+    """Refuses bodies over `max_body` bytes before they are read (413), and counts responses by path and status.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware would wrap `receive` and hide client disconnects.
+    """
+
+    def __init__(self, app, metrics: Metrics, max_body: int, paths: set):
+        self.app, self.metrics, self.max_body, self.paths = app, metrics, max_body, paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = 500
+
+        async def sending(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_body:
+                e = ApiError(413, f"request body over {self.max_body} bytes", "input")
+                await JSONResponse(e.body(), e.status)(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            path = scope["path"] if scope["path"] in self.paths else "other"
+            self.metrics.requests.labels(path, str(status)).inc()
 
 
 class _Stream(StreamingResponse):
@@ -172,10 +209,10 @@ class _Stream(StreamingResponse):
 
 async def _streamed(speech, first, rate: int, silence: float, request, deadline: float, metrics, arrived: float):
     """The header, then each chunk's samples (after the silence between chunks) as soon as it is decoded."""
-    gap = pcm16(np.zeros(int(round(silence * rate)), np.float32))
-    yield stream_header(rate, speech.plan.fmt) + pcm16(first)
+    gap = pcm16(np.zeros(int(round(silence * rate)), np.float32), rate)
+    yield stream_header(rate, speech.plan.fmt) + pcm16(first, rate)
     for _ in speech.plan.chunks[1:]:
-        yield gap + pcm16(await _guarded(speech.next(), request, deadline))
+        yield gap + pcm16(await _guarded(speech.next(), request, deadline), rate)
     metrics.latency.observe(time.perf_counter() - arrived)
 
 
@@ -192,10 +229,11 @@ async def _guarded(awaitable, request: Request, deadline: float):
             if done:
                 return task.result()
             if await request.is_disconnected():
-                raise asyncio.CancelledError("the client disconnected")
+                raise ClientGone()
     finally:
         if not task.done():
             task.cancel()
+            await asyncio.wait({task})  # the chunk generator must have stopped before the request closes it
 
 
 def _authorizer(key: str | None):
@@ -213,18 +251,42 @@ def _authorizer(key: str | None):
     return authorize
 
 
-def run(config: ServeConfig, log_level: str = "info") -> int:
-    """Serve with uvicorn on `config.host:config.port` until interrupted; the exit status (1: the model failed).
+class _Server(uvicorn.Server):
+    """uvicorn's server, where Ctrl-C and SIGTERM end in a clean exit.
+
+    uvicorn raises the signal again once it has shut down, and MindSpore turns Ctrl-C into SIGTERM (its own C-level
+    handler, put in place when it runs a graph), so a clean shutdown would end as a process killed by SIGTERM.
+    """
+
+    @contextmanager
+    def capture_signals(self):
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        kept = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in kept.items():
+                signal.signal(sig, handler)
+
+
+def server(config: ServeConfig, log_level: str = "info") -> uvicorn.Server:
+    """A uvicorn server of `create_app(config)` (its app: `.config.app`) that stops if the model fails to load.
 
     At shutdown, requests in flight get `config.shutdown_timeout` seconds to finish, then are cancelled.
     """
-    server = None
-
     def stop():
-        server.should_exit = True
+        result.should_exit = True
 
     app = create_app(config, on_failure=stop)
-    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level,
+    result = _Server(uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level,
                                            timeout_graceful_shutdown=config.shutdown_timeout))
-    server.run()
-    return 1 if app.state.service.state == "failed" else 0
+    return result
+
+
+def run(config: ServeConfig, log_level: str = "info") -> int:
+    """Serve on `config.host:config.port` until interrupted; the exit status (1: the model failed to load)."""
+    uv = server(config, log_level)
+    uv.run()
+    return 1 if uv.config.app.state.service.state == "failed" else 0

@@ -26,19 +26,19 @@ def media_type(fmt: str) -> str:
     return FORMATS[fmt][2]
 
 
-def pcm16(audio: np.ndarray) -> bytes:
-    """(T,) float audio in [-1, 1] as 16-bit little-endian samples, rounded as soundfile writes them."""
-    return (np.clip(np.asarray(audio, np.float32), -1.0, 1.0) * 32767).round().astype("<i2").tobytes()
-
-
 def encode(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
-    """One whole file of `fmt` for mono (T,) audio."""
-    if fmt == "pcm":
-        return pcm16(audio)
+    """One whole file of `fmt` for mono (T,) float audio in [-1, 1]."""
     container, subtype, _ = FORMATS[fmt]
     buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate, subtype=subtype, format=container)
+    # libsndfile converts to 16 bits for every format, so a wav, a flac and raw pcm hold the same samples
+    sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate, subtype=subtype, format=container,
+             endian="LITTLE" if fmt == "pcm" else "FILE")
     return buf.getvalue()
+
+
+def pcm16(audio: np.ndarray, sample_rate: int) -> bytes:
+    """(T,) float audio as 16-bit little-endian samples."""
+    return encode(audio, sample_rate, "pcm")
 
 
 def stream_header(sample_rate: int, fmt: str) -> bytes:
