@@ -130,26 +130,26 @@ def create_app(config: ServeConfig, wait_for_model: bool = False, on_failure=lam
         deadline = asyncio.get_running_loop().time() + config.request_timeout
         rate = service.model.generation_config.sample_rate
         headers = {"mindbark-seed": str(plan.seed), "mindbark-chunks": str(len(plan.chunks))}
-        speech = service.open(plan)
+        talk = service.open(plan)
         try:
             # the first chunk is awaited here, so that its failure is still an HTTP error, streamed or not
-            first = await _guarded(speech.next(), request, deadline)
+            first = await _guarded(talk.next(), request, deadline)
             metrics.first_audio.observe(time.perf_counter() - arrived)
             if plan.stream:
-                body = _streamed(speech, first, rate, config.silence, request, deadline, metrics, arrived)
-                return _Stream(body, speech.close, media_type=media_type(plan.fmt), headers=headers)
-            audio = [first] + [await _guarded(speech.next(), request, deadline) for _ in plan.chunks[1:]]
+                stream = _streamed(talk, first, rate, config.silence, request, deadline, metrics, arrived)
+                return _Stream(stream, talk.close, media_type=media_type(plan.fmt), headers=headers)
+            audio = [first] + [await _guarded(talk.next(), request, deadline) for _ in plan.chunks[1:]]
         except ClientGone:
-            await speech.close()
+            await talk.close()
             return Response(status_code=499)  # nobody reads it; nginx's code for a client that left, in metrics
         except asyncio.CancelledError:  # uvicorn's shutdown, once its grace period is over
-            await speech.close()
+            await talk.close()
             asyncio.current_task().uncancel()
             raise not_ready("the server is shutting down") from None
         except BaseException:
-            await speech.close()
+            await talk.close()
             raise
-        await speech.close()
+        await talk.close()
         metrics.latency.observe(time.perf_counter() - arrived)
         data = encode(join(audio, rate, config.silence), rate, plan.fmt)
         return Response(data, media_type=media_type(plan.fmt), headers=headers)

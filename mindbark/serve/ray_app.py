@@ -73,6 +73,9 @@ def app_builder(args: dict):
     unknown = set(args) - {*_SETTINGS, *_AUTOSCALING, *_OPTIONS, "api_key_file"}
     if unknown:
         raise ValueError(f"unknown arguments: {', '.join(sorted(unknown))}")
-    pick = lambda table: {k: None if args[k] in (None, "none") else table[k](args[k]) for k in table if k in args}
+
+    def pick(table: dict) -> dict:
+        return {k: None if args[k] in (None, "none") else table[k](args[k]) for k in table if k in args}
+
     config = ServeConfig(**pick(_SETTINGS), api_key=read_api_key(args.get("api_key_file")))
     return deployment(config, autoscaling=pick(_AUTOSCALING) or None, **pick(_OPTIONS))
