@@ -196,14 +196,6 @@ class SpeechService:
         self.metrics.in_progress.dec()
         self._latency = 0.8 * self._latency + 0.2 * seconds
 
-    def _results(self, texts, voice, config, rngs, ticket) -> list:
-        jobs = [Job(text, voice, config, rng, ticket) for text, rng in zip(texts, rngs)]
-        try:
-            self.scheduler.submit(jobs)
-        except RuntimeError:
-            raise not_ready("the server is shutting down") from None
-        return [asyncio.wrap_future(job.future) for job in jobs]
-
     # --- the worker thread -----------------------------------------------------------------------------------------
 
     def _run_batch(self, jobs: list[Job], alive):
@@ -240,6 +232,7 @@ class Speech:
         self.ticket = Ticket()
         self.opened = time.perf_counter()
         self._chunks = self._audio()
+        self._futures = []
         self._closed = False
 
     async def next(self) -> np.ndarray:
@@ -250,16 +243,28 @@ class Speech:
             return
         self._closed = True
         self.ticket.abandon()
+        for future in self._futures:  # nobody will await them: their results and errors go unread, silently
+            future.cancel()
         await self._chunks.aclose()
         self.service._release(time.perf_counter() - self.opened)
 
     async def _audio(self) -> AsyncIterator[np.ndarray]:
-        plan, results = self.plan, self.service._results
-        rngs = chunk_rngs(plan.seed, len(plan.chunks))
-        voice, done = plan.voice, 0
-        if voice is None and len(plan.chunks) > 1:
-            first = await results(plan.chunks[:1], None, plan.config, rngs[:1], self.ticket)[0]
+        chunks = self.plan.chunks
+        rngs = chunk_rngs(self.plan.seed, len(chunks))
+        voice, done = self.plan.voice, 0
+        if voice is None and len(chunks) > 1:
+            first = await self._submit(chunks[:1], None, rngs[:1])[0]
             yield first.audio
             voice, done = first.voice, 1
-        for future in results(plan.chunks[done:], voice, plan.config, rngs[done:], self.ticket):
+        for future in self._submit(chunks[done:], voice, rngs[done:]):
             yield (await future).audio
+
+    def _submit(self, texts: list, voice: dict | None, rngs: list) -> list:
+        jobs = [Job(text, voice, self.plan.config, rng, self.ticket) for text, rng in zip(texts, rngs)]
+        try:
+            self.service.scheduler.submit(jobs)
+        except RuntimeError:
+            raise not_ready("the server is shutting down") from None
+        futures = [asyncio.wrap_future(job.future) for job in jobs]
+        self._futures.extend(futures)
+        return futures
