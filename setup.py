@@ -1,5 +1,7 @@
 from setuptools import find_packages, setup
 
+SERVE = ["fastapi>=0.110", "uvicorn>=0.29", "prometheus-client>=0.20", "ray[serve]>=2.9"]
+
 setup(
     name="mindbark",
     version="0.1.0",
@@ -26,6 +28,10 @@ setup(
         # the PyTorch reference: conversion of .bin files, parity tests and the benchmark
         "torch": ["torch==2.13.0", "transformers==5.23.0"],
         "bench": ["torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7"],
-        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7", "import-linter>=2.1"],
+        # `mindbark serve`: the HTTP API, its metrics, and Ray Serve for scale-out
+        "serve": SERVE,
+        # httpx is the real HTTP client of the serve tests
+        "test": ["pytest>=8", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7", "import-linter>=2.1",
+                 "httpx>=0.27", *SERVE],
     },
 )

@@ -3,8 +3,8 @@
 Bark speaks about 13 s per generation and reads at most 256 text ids, so a long text is split into sentence-sized
 chunks (`split.split_text`). The first chunk runs alone: its audio comes soonest, and without a preset its own
 generation becomes the voice of every later chunk, so an unnamed voice stays the same. The other chunks run in
-batches; a batched chunk's result equals its unbatched run (greedy), so the batch size changes speed only (when
-sampling, a seed reproduces a run with the same batch size).
+batches; a batched chunk's result equals its unbatched run, so the batch size changes speed only: each chunk
+samples from a generator of its own, spawned from the seed (`chunk_rngs`).
 """
 
 from collections.abc import Iterator
@@ -50,6 +50,14 @@ def split(processor, text: str, max_chars: int = LongFormOptions.max_chars) -> l
     return chunks
 
 
+def chunk_rngs(seed, n: int) -> list[np.random.Generator]:
+    """One random generator per chunk, spawned from `seed` (an int, None or a Generator to continue).
+
+    A chunk's sampling then depends on the seed and its index alone, never on which chunks share its batch.
+    """
+    return pipeline.as_rng(seed).spawn(n)
+
+
 def stream(model, processor, text: str | list[str], history_prompt=None, config: GenerationConfig = GenerationConfig(),
            options: LongFormOptions = LongFormOptions(), seed=None, silent: bool = True,
            timings: dict | None = None) -> Iterator[Chunk]:
@@ -69,14 +77,15 @@ def stream(model, processor, text: str | list[str], history_prompt=None, config:
     if not chunks:
         raise ValueError("no text chunks")
     voice = None if history_prompt is None else load_voice(history_prompt, model.path)
-    rng = pipeline.as_rng(seed)
+    rngs = chunk_rngs(seed, len(chunks))
     timings = {} if timings is None else timings
     starts = [0] + list(range(1, len(chunks), options.batch_size))
     for start, end in zip(starts, starts[1:] + [len(chunks)]):
         inputs = processor(chunks[start:end])
         semantic, lengths = pipeline.text_to_semantic(model, inputs["input_ids"], inputs["attention_mask"], voice,
-                                                      config, rng, silent, timings)
-        codes = pipeline.semantic_to_codes(model, semantic, lengths, voice, config, rng, silent, timings)
+                                                      config, rngs[start:end], silent, timings)
+        codes = pipeline.semantic_to_codes(model, semantic, lengths, voice, config, rngs[start:end], silent,
+                                           timings)
         for j, fine in enumerate(codes):
             audio = pipeline.codes_to_audio(model, fine, timings)
             chunk = Chunk(start + j, len(chunks), chunks[start + j], audio,

@@ -12,6 +12,7 @@ from . import constants as C
 from .generation.coarse import coarse_lengths, generate_coarse
 from .generation.config import GenerationConfig
 from .generation.fine import generate_fine
+from .generation.sampling import Rng
 from .generation.semantic import generate_semantic, semantic_history, text_prompt
 
 
@@ -72,8 +73,21 @@ class _Stage:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
-def as_rng(seed_or_rng) -> np.random.Generator:
-    return seed_or_rng if isinstance(seed_or_rng, np.random.Generator) else np.random.default_rng(seed_or_rng)
+def as_rng(seed, batch: int | None = None) -> Rng:
+    """A generator for an int, None or a Generator (returned as is); for a list of those, one generator per item.
+
+    Args:
+        batch: the batch size a list of seeds must match.
+    """
+    if not isinstance(seed, (list, tuple)):
+        return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if batch is not None and len(seed) != batch:
+        raise ValueError(f"{len(seed)} seeds for a batch of {batch} texts")
+    return [as_rng(s) for s in seed]
+
+
+def _items_rng(rng: Rng, items: list) -> Rng:
+    return rng if isinstance(rng, np.random.Generator) else [rng[i] for i in items]
 
 
 def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,
@@ -87,7 +101,8 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
         attention_mask: (B, T), 0 on padding.
         history_prompt: None, one voice preset dict for all items, or a list with one per item.
         config: per-stage sampling settings (only `config.semantic` is used).
-        seed: an int (reproducible), None, or a numpy Generator to continue.
+        seed: an int (reproducible), None, or a numpy Generator to continue; or a list of those, one per item:
+            each item then samples from its own generator only, so its result equals its solo run with that seed.
         silent: no progress bar.
         timings: if given, seconds spent are added under "semantic".
     """
@@ -98,7 +113,7 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
         bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
         return generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
-                                 as_rng(seed), bar)
+                                 as_rng(seed, len(voices)), bar)
 
 
 def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
@@ -106,12 +121,13 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
                       timings: dict | None = None) -> list[np.ndarray]:
     """Coarse and fine stages: one (8, frames) code array per item of semantic tokens (B, N) with lengths (B,).
 
-    Arguments as `text_to_semantic`. Every item's codes equal its unbatched run's (greedy).
+    Arguments as `text_to_semantic`. Every item's codes equal its unbatched run's (greedy, or sampled with a seed
+    per item).
     """
     semantic = np.atleast_2d(np.asarray(semantic, np.int64))
     lengths = np.asarray(lengths, np.int64).reshape(-1)
     voices = _voices(history_prompt, semantic.shape[0])
-    rng = as_rng(seed)
+    rng = as_rng(seed, len(voices))
     timings = {} if timings is None else timings
     codes = [None] * semantic.shape[0]
     for items in _groups(voices):
@@ -119,9 +135,10 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
         with _Stage(model, timings, "coarse", silent) as bar:
             bar.total = int(coarse_lengths(lengths[items]).max())
             coarse, frames = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
-                                             config.coarse, rng, bar)
+                                             config.coarse, _items_rng(rng, items), bar)
         with _Stage(model, timings, "fine", silent) as bar:
-            fine = generate_fine(model.fine_acoustics, coarse, frames, voice, config.fine, rng, bar)
+            fine = generate_fine(model.fine_acoustics, coarse, frames, voice, config.fine, _items_rng(rng, items),
+                                 bar)
         for j, i in enumerate(items):
             codes[i] = fine[j]
     return codes
@@ -156,9 +173,10 @@ def generate(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = N
              timings: dict | None = None) -> GenerationResult:
     """Text token ids to waveforms through all four stages; arguments as `text_to_semantic`.
 
-    A batched item's result equals its unbatched run's (greedy): items keep their own lengths in every stage.
+    A batched item's result equals its unbatched run's (greedy, or sampled with a seed per item): items keep their
+    own lengths in every stage.
     """
-    rng = as_rng(seed)
+    rng = as_rng(seed, np.atleast_2d(np.asarray(input_ids)).shape[0])
     timings = {} if timings is None else timings
     semantic, lengths = text_to_semantic(model, input_ids, attention_mask, history_prompt, config, rng, silent,
                                          timings)

@@ -23,3 +23,27 @@ def test_fine_windows_follow_each_items_length(tiny_model, voice_name):
         assert batch[i].shape == (8, n)
         np.testing.assert_array_equal(batch[i][:2], coarse[i, :, :n])
         np.testing.assert_array_equal(batch[i], one[0])
+
+
+def test_sampled_items_with_their_own_seeds_equal_their_solo_runs(tiny_model, tiny_processor):
+    """Each item draws from its own generator, and only while it runs: lengths differ (EOS sampled, min_eos_p) and
+    so do voices (the coarse and fine stages run per voice), yet every item's tokens equal its run alone."""
+    from mindbark.pipeline import generate
+
+    # random weights put p(EOS) near 1e-4: this threshold ends the items at different steps
+    sampled = config_from_kwargs(semantic_max_new_tokens=24, semantic_min_eos_p=2e-4, semantic_min_new_tokens=2)
+    texts = ["Hello world.", "My dog is cute, hello!", "Bark laughs [laughter] at my dog?"]
+    announcer = load_voice("announcer")
+    voices = [announcer, None, announcer]  # items 0 and 2 share their coarse and fine batch
+    seeds = [3, 11, 7]
+    inputs = tiny_processor(texts)
+    batch = generate(tiny_model, inputs["input_ids"], inputs["attention_mask"], voices, sampled, seeds)
+    assert len(batch.semantic[0]) != len(batch.semantic[2])  # the items stopped at different steps
+    for i, text in enumerate(texts):
+        one = tiny_processor(text)
+        alone = generate(tiny_model, one["input_ids"], one["attention_mask"], voices[i], sampled, seeds[i])
+        np.testing.assert_array_equal(batch.semantic[i], alone.semantic[0])
+        np.testing.assert_array_equal(batch.fine[i], alone.fine[0])
+        np.testing.assert_array_equal(batch.audio[i], alone.audio[0])
+    with pytest.raises(ValueError, match="2 seeds for a batch of 3"):
+        generate(tiny_model, inputs["input_ids"], inputs["attention_mask"], voices, sampled, seeds[:2])

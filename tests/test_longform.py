@@ -53,11 +53,17 @@ def test_stream_yields_the_joined_audio(tiny_model, tiny_processor):
     np.testing.assert_array_equal(join([c.audio for c in streamed], whole.sample_rate, 0.05), whole.audio)
 
 
-def test_sampled_long_form_is_reproducible(tiny_model, tiny_processor):
+def test_sampled_long_form_is_reproducible_at_any_batch_size(tiny_model, tiny_processor):
     sampled = config_from_kwargs(semantic_max_new_tokens=12)
     a = generate_long(tiny_model, tiny_processor, TEXT, None, sampled, LongFormOptions(max_chars=60), seed=7)
     b = generate_long(tiny_model, tiny_processor, TEXT, None, sampled, LongFormOptions(max_chars=60), seed=7)
     np.testing.assert_array_equal(a.audio, b.audio)
+    one_by_one = generate_long(tiny_model, tiny_processor, TEXT, None, sampled,
+                               LongFormOptions(max_chars=60, batch_size=1), seed=7)
+    assert len(a.chunks) > 2
+    for x, y in zip(a.chunks, one_by_one.chunks):
+        np.testing.assert_array_equal(x.voice["fine_prompt"], y.voice["fine_prompt"])
+    np.testing.assert_array_equal(a.audio, one_by_one.audio)
 
 
 @pytest.mark.parametrize("options, message", [

@@ -13,6 +13,7 @@ EPILOG = """examples:
   mindbark                      # console (stdin is a terminal)
   mindbark --model tiny-random --text "smoke test" --max-duration 1   # offline, random weights
   mindbark cache                # what is in mindbark's cache and how big; `mindbark cache --help`
+  mindbark serve --help         # an HTTP API for applications (pip install -e ".[serve]")
 
 --model takes bark-small (default), bark, tiny-random or a directory (a Hugging Face snapshot or a converted model).
 A temperature of 0 means greedy decoding."""

@@ -1,4 +1,4 @@
-"""`mindbark` / `scripts/infer.py`: the one-shot command and the console behind one entry point.
+"""`mindbark` / `scripts/infer.py`: the one-shot command, the console and `mindbark serve` behind one entry point.
 
 Library errors (ValueError, TypeError, OSError and their kin ConversionError, FileNotFoundError) end here as one
 `error:` line on stderr and a non-zero status; anything else is a bug and keeps its traceback.
@@ -37,6 +37,10 @@ def _run(argv: list) -> int:
         from . import cache
 
         return cache.run(argv[1:])
+    if argv[:1] == ["serve"]:
+        from . import serve
+
+        return serve.main(argv[1:])
     args = parse_args(argv)
     if args.list_voices:
         return _list_voices(args)

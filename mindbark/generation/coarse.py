@@ -14,7 +14,7 @@ from mindspore import Tensor
 from .. import constants as C
 from ..models.gpt import GPT
 from .config import CoarseConfig
-from .sampling import pick
+from .sampling import Rng, pick
 
 # coarse tokens per semantic token: 75 Hz * 2 codebooks / 49.9 Hz
 RATIO = C.COARSE_RATE_HZ / C.SEMANTIC_RATE_HZ * C.N_COARSE_CODEBOOKS
@@ -41,7 +41,7 @@ def _histories(voice: dict | None, max_history: int) -> tuple[np.ndarray, np.nda
 
 
 def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: dict | None, cfg: CoarseConfig,
-                    rng: np.random.Generator, progress=None) -> tuple[np.ndarray, np.ndarray]:
+                    rng: Rng, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Coarse codes for a batch sharing one voice.
 
     Args:
@@ -50,7 +50,7 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
         lengths: (B,) semantic lengths.
         voice: voice preset dict or None.
         cfg: sampling and window settings.
-        rng: random generator (unused when greedy).
+        rng: random generator, or one per item (unused when greedy).
         progress: optional tqdm-like bar, advanced once per token.
 
     Returns:
@@ -83,7 +83,7 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
         logits = gpt.prefill(prompt, keys, head=heads[0])
         new = []
         for step in range(min(cfg.window, total - done)):
-            nxt = pick(logits[:, 0], cfg, rng)[0] + offsets[step % C.N_COARSE_CODEBOOKS]
+            nxt = pick(logits[:, 0], cfg, rng, done + step < n_flat)[0] + offsets[step % C.N_COARSE_CODEBOOKS]
             new.append(nxt)
             if progress is not None:
                 progress.update(1)

@@ -16,7 +16,7 @@ from mindspore import Tensor
 from .. import constants as C
 from ..models.fine import FineGPT
 from .config import FineConfig
-from .sampling import pick_many
+from .sampling import Rng, item_rng, pick_many
 
 
 def _frames(coarse: np.ndarray, voice: dict | None, n_books: int) -> tuple[np.ndarray, int]:
@@ -43,7 +43,7 @@ def _windows(t: int, n_history: int, length: int) -> list[tuple[int, int]]:
 
 
 def generate_fine(gpt: FineGPT, coarse: np.ndarray, frames: np.ndarray, voice: dict | None, cfg: FineConfig,
-                  rng: np.random.Generator, progress=None) -> list[np.ndarray]:
+                  rng: Rng, progress=None) -> list[np.ndarray]:
     """Fine codes for a batch sharing one voice.
 
     Args:
@@ -52,13 +52,14 @@ def generate_fine(gpt: FineGPT, coarse: np.ndarray, frames: np.ndarray, voice: d
         frames: (B,) frame counts.
         voice: voice preset dict or None.
         cfg: sampling settings (greedy when temperature is None or 0).
-        rng: random generator (unused when greedy).
+        rng: random generator, or one per item (unused when greedy).
         progress: optional tqdm-like bar, advanced once per codebook pass.
 
     Returns:
         one (8, frames[i]) array per item.
     """
-    return [_fine_item(gpt, coarse[i, :, :frames[i]], voice, cfg, rng, progress) for i in range(coarse.shape[0])]
+    return [_fine_item(gpt, coarse[i, :, :frames[i]], voice, cfg, item_rng(rng, i), progress)
+            for i in range(coarse.shape[0])]
 
 
 def _fine_item(gpt: FineGPT, coarse: np.ndarray, voice: dict | None, cfg: FineConfig, rng: np.random.Generator,

@@ -11,7 +11,7 @@ from mindspore import Tensor
 from .. import constants as C
 from ..models.gpt import GPT
 from .config import SemanticConfig
-from .sampling import pick
+from .sampling import Rng, pick
 
 
 def text_prompt(input_ids: np.ndarray, attention_mask: np.ndarray | None) -> np.ndarray:
@@ -29,8 +29,8 @@ def semantic_history(prompt: np.ndarray | None) -> np.ndarray:
     return np.pad(hist, (0, C.MAX_INPUT_SEMANTIC_LENGTH - len(hist)), constant_values=C.SEMANTIC_PAD_TOKEN)
 
 
-def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: SemanticConfig,
-                      rng: np.random.Generator, progress=None) -> tuple[np.ndarray, np.ndarray]:
+def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: SemanticConfig, rng: Rng,
+                      progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Semantic tokens for a batch.
 
     Args:
@@ -38,7 +38,7 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
         text: (B, 256) text tokens from `text_prompt`.
         history: (B, 256) histories from `semantic_history`.
         cfg: sampling and stopping settings.
-        rng: random generator (unused when greedy).
+        rng: random generator, or one per item (unused when greedy).
         progress: optional tqdm-like bar, advanced once per token.
 
     Returns:
@@ -62,7 +62,7 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
         may_stop = n >= cfg.min_new_tokens
         if not may_stop:
             relevant[:, C.SEMANTIC_PAD_TOKEN] = -np.inf
-        nxt, probs = pick(relevant, cfg, rng)
+        nxt, probs = pick(relevant, cfg, rng, running)
         stop = nxt == C.SEMANTIC_PAD_TOKEN
         if cfg.min_eos_p is not None and may_stop:
             stop |= probs[:, C.SEMANTIC_PAD_TOKEN] >= cfg.min_eos_p
