@@ -87,3 +87,15 @@ def save_hf_bark(model, path: Path):
               "codebook_size": gen.codebook_size}
     (Path(path) / "generation_config.json").write_text(json.dumps(layout, indent=2))
     return path
+
+
+def hf_encodec(seed: int = 0, config: str = "bark-small"):
+    """`transformers`' EnCodec 24 kHz (the codec of a Bark config in `configs/`) in eval mode with random weights."""
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+
+    d = json.loads((CONFIGS / f"{config}.json").read_text())["codec_config"]
+    torch.manual_seed(seed)
+    model = EncodecModel(EncodecConfig(**d)).eval()
+    randomize(model, seed)
+    return model

@@ -208,7 +208,7 @@ def test_codec_decode_matches_encodec(suno, model):
     codes = np.random.RandomState(9).randint(0, 1024, (1, 8, 6))
     with torch.no_grad():
         ref = codec.decoder(codec.quantizer.decode(torch.tensor(codes).transpose(0, 1)))[:, 0].numpy()
-    out = model.codec_model(Tensor(codes, ms.int32), model.codec_model.initial_states(len(codes)), Tensor(True))[0].asnumpy()
+    out = model.codec_model(Tensor(codes, ms.int32), model.codec_model.decoder.initial_states(len(codes), model.codec_model.dtype), Tensor(True))[0].asnumpy()
     assert out.shape == ref.shape == (1, 6 * 320)
     assert ref.std() > 0.05
     np.testing.assert_allclose(out, ref, atol=ATOL, rtol=0)

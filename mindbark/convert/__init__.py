@@ -11,6 +11,7 @@ from ..config import BarkConfig
 from ..errors import ConversionError
 from .mapping import map_tensors
 from .reader import read_hf_tensors
+from .tables import ENCODER
 from .suno import convert_suno, is_suno_dir
 from .writer import atomic_directory, carry_files, write_marker
 
@@ -20,7 +21,8 @@ __all__ = ["ConversionError", "convert_checkpoint", "convert_cached", "mindbark_
 def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str | None = None) -> Path:
     """Convert the Bark checkpoint in `src` (what `suno/bark-small` and `suno/bark` hold) into `dst`.
 
-    The result holds one safetensors file per sub-model plus the carried config, tokenizer and speaker files.
+    The result holds one safetensors file per sub-model plus the carried config, tokenizer and speaker files, and
+    EnCodec's encoder in `codec_encoder.safetensors`, which only voices made from recordings load.
     Nothing is left at `dst` if any check fails. A directory of Suno's original `.pt` files (no `config.json`)
     is read by `suno.convert_suno` into the same layout.
 
@@ -33,6 +35,7 @@ def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str 
         size: Suno's files only: "large" or "small", when `src` holds both.
     """
     from ..models.bark import FORMAT_VERSION, build_submodels
+    from ..models.encodec_encoder import EncodecEncoder
 
     src, dst = Path(src), Path(dst)
     if not (src / "config.json").is_file() and is_suno_dir(src):
@@ -47,7 +50,10 @@ def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str 
     except ValueError as e:
         raise ConversionError(str(e)) from None
     mapped = map_tensors(read_hf_tensors(src), cfg)
-    for name, cell in build_submodels(cfg).items():
+    cells = {**build_submodels(cfg), ENCODER: EncodecEncoder(cfg.codec)}
+    if not mapped[ENCODER]:  # a checkpoint saved without EnCodec's encoder still generates
+        del mapped[ENCODER], cells[ENCODER]
+    for name, cell in cells.items():
         check_weights(mapped[name], weight_shapes(cell), f"{src} ({name})")
     with atomic_directory(dst, overwrite) as tmp:
         for name, tensors in mapped.items():

@@ -29,6 +29,7 @@ from ..errors import ConversionError
 from . import suno_tables
 from .mapping import compile_table, lookup
 from .reader import fold_weight_norm
+from .tables import ENCODER
 from .writer import atomic_directory, write_marker
 
 SIZES = {"large": "_2", "small": ""}  # file-name suffix of each model size
@@ -165,12 +166,10 @@ def _numpy_state(state, path: Path) -> dict:
     return out
 
 
-def _rename(tensors: dict, table: dict, path: Path, dropped: tuple = ()) -> dict:
+def _rename(tensors: dict, table: dict, path: Path) -> dict:
     rules = compile_table(table)
     out = {}
     for name in sorted(tensors):
-        if name.startswith(dropped):
-            continue
         known, dst = lookup(rules, name)
         if not known:
             raise ConversionError(f"{path}: unknown tensor {name}: not a Bark weight mindbark can map")
@@ -209,10 +208,12 @@ def read_suno_model(path: Path, name: str) -> tuple[dict, dict]:
     return cfg, _rename(tensors, suno_tables.FINE if fine else suno_tables.CAUSAL, path)
 
 
-def read_codec(path: Path) -> dict:
-    """EnCodec 24 kHz's decoder and codebooks under mindbark's names, weight norm folded."""
+def read_codec(path: Path) -> tuple[dict, dict]:
+    """EnCodec 24 kHz under mindbark's names, weight norm folded: (decoder and codebooks, encoder)."""
     tensors = fold_weight_norm(_numpy_state(_torch_load(path), path))
-    return _rename(tensors, suno_tables.CODEC, path, suno_tables.CODEC_DROPPED_PREFIXES)
+    encoder = {k: v for k, v in tensors.items() if k.startswith("encoder.")}
+    decoder = {k: v for k, v in tensors.items() if k not in encoder}
+    return _rename(decoder, suno_tables.CODEC, path), _rename(encoder, suno_tables.CODEC_ENCODER, path)
 
 
 def _check_sizes(sub_configs: dict, files: dict, cfg: BarkConfig, codec: Path):
@@ -239,6 +240,7 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
         size: "large" (`*_2.pt`) or "small"; needed only when `src` holds both.
     """
     from ..models.bark import FORMAT_VERSION, build_submodels
+    from ..models.encodec_encoder import EncodecEncoder
 
     src, dst = Path(src), Path(dst)
     files = _pick_files(src, size)
@@ -254,9 +256,9 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
                  "codec_config": ENCODEC_24KHZ}
     cfg = BarkConfig.from_hf(hf_config)
     _check_sizes(sub_configs, files, cfg, codec_path)
-    mapped["codec_model"] = read_codec(codec_path)
-    files["codec_model"] = codec_path
-    for name, cell in build_submodels(cfg).items():
+    mapped["codec_model"], mapped[ENCODER] = read_codec(codec_path)
+    files["codec_model"] = files[ENCODER] = codec_path
+    for name, cell in {**build_submodels(cfg), ENCODER: EncodecEncoder(cfg.codec)}.items():
         check_weights(mapped[name], weight_shapes(cell), f"{files[name]} ({name})")
     with atomic_directory(dst, overwrite) as tmp:
         for name, tensors in mapped.items():
@@ -266,5 +268,5 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
             if (src / f).is_file():
                 shutil.copyfile(src / f, tmp / f)
         write_marker(tmp, {"format_version": FORMAT_VERSION, "source_format": "suno",
-                           "source_files": sorted(p.name for p in files.values())})
+                           "source_files": sorted({p.name for p in files.values()})})
     return dst

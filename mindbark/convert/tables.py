@@ -4,6 +4,9 @@ Numbers in a source name are matched by `{}`. A `None` destination means the ten
 """
 
 SUBMODELS = ("semantic", "coarse_acoustics", "fine_acoustics", "codec_model")
+# EnCodec's encoder, which generation never loads: a file of its own, for voices made from recordings
+ENCODER = "codec_encoder"
+ENCODER_PREFIX = "codec_model.encoder."
 
 _GPT_BLOCK = {
     "layers.{}.layernorm_1.weight": "h.{}.ln_1.weight",
@@ -57,5 +60,16 @@ CODEC = {
     "quantizer.layers.{}.codebook.inited": None,
 }
 
-# Bark only decodes; the whole EnCodec encoder is dropped
-DROPPED_PREFIXES = ("codec_model.encoder.",)
+# weight norm is folded into `.weight` before this table applies; names are the ones after `codec_model.`
+CODEC_ENCODER = {
+    "encoder.layers.{}.conv.weight": "encoder.layers.{}.conv.weight",
+    "encoder.layers.{}.conv.bias": "encoder.layers.{}.conv.bias",
+    "encoder.layers.{}.block.{}.conv.weight": "encoder.layers.{}.block.{}.conv.weight",
+    "encoder.layers.{}.block.{}.conv.bias": "encoder.layers.{}.block.{}.conv.bias",
+    "encoder.layers.{}.shortcut.conv.weight": "encoder.layers.{}.shortcut.conv.weight",
+    "encoder.layers.{}.shortcut.conv.bias": "encoder.layers.{}.shortcut.conv.bias",
+    "encoder.layers.{}.lstm.weight_ih_l{}": "encoder.layers.{}.lstm.weight_ih_l{}",
+    "encoder.layers.{}.lstm.weight_hh_l{}": "encoder.layers.{}.lstm.weight_hh_l{}",
+    "encoder.layers.{}.lstm.bias_ih_l{}": "encoder.layers.{}.lstm.bias_ih_l{}",
+    "encoder.layers.{}.lstm.bias_hh_l{}": "encoder.layers.{}.lstm.bias_hh_l{}",
+}
