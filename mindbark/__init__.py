@@ -7,8 +7,9 @@ from .errors import ConversionError
 from .longform import LongFormOptions, generate_long, stream
 from .models.bark import BarkModel
 from .processor import BarkProcessor
+from .voice_clone import voice_from_audio
 from .voices import list_voices, load_voice, save_voice
 
 __all__ = ["BarkModel", "BarkProcessor", "ConversionError", "LongFormOptions", "generate_audio", "generate_long",
            "list_voices", "load_voice", "save_voice", "semantic_to_waveform", "set_device", "stream",
-           "text_to_semantic", "write_wav"]
+           "text_to_semantic", "voice_from_audio", "write_wav"]

@@ -69,15 +69,21 @@ def mindbark_home() -> Path:
     return Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mindbark"
 
 
-def convert_cached(src: Path) -> Path:
-    """Convert `src` once into the cache and return the converted directory; later calls reuse it."""
+def convert_cached(src: Path, convert=None) -> Path:
+    """Convert `src` (a directory, or a single checkpoint file) once into the cache and return the converted
+    directory; later calls reuse it. A changed file (size or time) converts again.
+
+    Args:
+        src: what to convert.
+        convert: `(src, dst, overwrite)` -> dst; default `convert_checkpoint` (Bark).
+    """
     src = src.resolve()
     stamp = hashlib.sha256(str(src).encode())
-    for f in sorted(src.iterdir()):
+    for f in sorted(src.iterdir()) if src.is_dir() else [src]:
         if f.is_file():
             st = f.stat()
             stamp.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     dst = mindbark_home() / "converted" / f"{src.name}-{stamp.hexdigest()[:16]}"
     if not (dst / "mindbark.json").exists():
-        convert_checkpoint(src, dst, overwrite=True)
+        (convert or convert_checkpoint)(src, dst, overwrite=True)
     return dst

@@ -48,3 +48,17 @@ def map_tensors(tensors: dict, cfg: BarkConfig) -> dict:
         if dst is not None:
             out[sub][dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
     return out
+
+
+def rename(tensors: dict, table: dict, where, what: str = "a Bark weight") -> dict:
+    """{name: array} renamed by `table` into float32 arrays; a name no entry accounts for is a ConversionError
+    naming `where` (the file) and `what` the tensors should be."""
+    rules = compile_table(table)
+    out = {}
+    for name in sorted(tensors):
+        known, dst = lookup(rules, name)
+        if not known:
+            raise ConversionError(f"{where}: unknown tensor {name}: not {what} mindbark can map")
+        if dst is not None:
+            out[dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
+    return out

@@ -27,7 +27,7 @@ from ..constants import (CODEBOOK_SIZE, COARSE_INFER_TOKEN, N_COARSE_CODEBOOKS, 
                          SEMANTIC_PAD_TOKEN, SEMANTIC_VOCAB_SIZE)
 from ..errors import ConversionError
 from . import suno_tables
-from .mapping import compile_table, lookup
+from .mapping import rename
 from .reader import fold_weight_norm
 from .tables import ENCODER
 from .writer import atomic_directory, write_marker
@@ -166,18 +166,6 @@ def _numpy_state(state, path: Path) -> dict:
     return out
 
 
-def _rename(tensors: dict, table: dict, path: Path) -> dict:
-    rules = compile_table(table)
-    out = {}
-    for name in sorted(tensors):
-        known, dst = lookup(rules, name)
-        if not known:
-            raise ConversionError(f"{path}: unknown tensor {name}: not a Bark weight mindbark can map")
-        if dst is not None:
-            out[dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
-    return out
-
-
 def _hf_config(args: dict, fine: bool, path: Path) -> dict:
     """Suno's `model_args` as a Hugging Face Bark sub-config (bark-small.json's layout)."""
     args = dict(args)
@@ -205,7 +193,7 @@ def read_suno_model(path: Path, name: str) -> tuple[dict, dict]:
             wte = f"transformer.wtes.{int(head.split('.')[1]) + given}.weight"
             if wte not in tensors or not np.array_equal(tensors[head], tensors[wte]):
                 raise ConversionError(f"{path}: {head} is not tied to {wte}, as Bark's fine model ties them")
-    return cfg, _rename(tensors, suno_tables.FINE if fine else suno_tables.CAUSAL, path)
+    return cfg, rename(tensors, suno_tables.FINE if fine else suno_tables.CAUSAL, path)
 
 
 def read_codec(path: Path) -> tuple[dict, dict]:
@@ -213,7 +201,7 @@ def read_codec(path: Path) -> tuple[dict, dict]:
     tensors = fold_weight_norm(_numpy_state(_torch_load(path), path))
     encoder = {k: v for k, v in tensors.items() if k.startswith("encoder.")}
     decoder = {k: v for k, v in tensors.items() if k not in encoder}
-    return _rename(decoder, suno_tables.CODEC, path), _rename(encoder, suno_tables.CODEC_ENCODER, path)
+    return rename(decoder, suno_tables.CODEC, path), rename(encoder, suno_tables.CODEC_ENCODER, path)
 
 
 def _check_sizes(sub_configs: dict, files: dict, cfg: BarkConfig, codec: Path):
