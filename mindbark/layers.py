@@ -177,46 +177,50 @@ class StridedConv1d(nn.Cell):
     The signal is read as blocks of `stride` rows, (B, T / s, s * Cin), a free reshape: output row i reads blocks
     i, i + 1, ... (ceil(k / s) of them), so the convolution is one matmul per block offset over a row slice of the
     blocks, with no copied input windows. A last block only partly under the kernel (k = 3, s = 2) reads its first
-    taps' columns only. The weight is kept tap-major (k, out, in); checkpoints hold torch's (out, in, k).
+    taps' columns only. The weight is kept as (out, k * in), columns tap-major, so a block's weight is a column
+    slab; checkpoints hold torch's (out, in, k).
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int, bias: bool = True, dtype=ms.float32):
         super().__init__()
-        self.weight = _param((kernel_size, out_ch, in_ch), dtype, "weight")
+        self.weight = _param((out_ch, kernel_size * in_ch), dtype, "weight")
         self.bias = _param((out_ch,), dtype, "bias") if bias else None
+        self.kernel_size = kernel_size
         self.stride = stride
-        self.checkpoint_layout = {"weight": ((out_ch, in_ch, kernel_size), lambda w: w.transpose(2, 0, 1))}
+        self.checkpoint_layout = {"weight": ((out_ch, in_ch, kernel_size),
+                                             lambda w: w.transpose(0, 2, 1).reshape(w.shape[0], -1))}
         self.matmul = ops.MatMul(transpose_b=True)
 
     def out_length(self, t: int) -> int:
-        return (t - self.weight.shape[0]) // self.stride + 1
+        return (t - self.kernel_size) // self.stride + 1
 
     def construct(self, x):
-        k, out_ch, in_ch = self.weight.shape
-        s = self.stride
-        b, t, _ = x.shape
+        k, s = self.kernel_size, self.stride
+        b, t, in_ch = x.shape
         n = (t - k) // s + 1
         n_blocks = (k + s - 1) // s
-        used = (n + n_blocks - 1) * s  # rows the blocks cover; past t only taps of zero weight would read them
+        used = (n + n_blocks - 1) * s  # rows the blocks cover; past t only a partial block's unused taps would read
         if used > t:
             x = concat([x, ops.zeros((b, used - t, in_ch), x.dtype)], 1)
         elif used < t:
             x = rows(x, 0, used)
         blocks = x.reshape(b, n + n_blocks - 1, s * in_ch)
-        taps = split(self.weight, 1, axis=0)  # (1, out, in) each; the columns of a block are (tap, channel)
+        if k % s == 0:
+            weights = (self.weight,) if n_blocks == 1 else split(self.weight, s * in_ch, axis=1)
+        else:  # the last block's taps: the first k % s columns of its input, the last k % s taps of the weight
+            taps = split(self.weight, in_ch, axis=1)
+            weights = tuple(concat(taps[j * s:min(k, j * s + s)], 1) for j in range(n_blocks))
         y = None
         for j in range(n_blocks):
             width = min(s, k - j * s)
-            w = concat([taps[j * s + i].reshape(out_ch, in_ch) for i in range(width)], 1) if width > 1 \
-                else taps[j * s].reshape(out_ch, in_ch)
-            part = blocks if width == s else split(blocks, in_ch, axis=2)[0] if width == 1 else \
-                concat(split(blocks, in_ch, axis=2)[:width], 2)
+            part = blocks if width == s else concat(split(blocks, in_ch, axis=2)[:width], 2) if width > 1 else \
+                split(blocks, in_ch, axis=2)[0]
             window = part if n_blocks == 1 else rows(part, j, n)
-            tap = self.matmul(window.reshape(b * n, width * in_ch), w)
+            tap = self.matmul(window.reshape(b * n, width * in_ch), weights[j])
             y = tap if y is None else y + tap
         if self.bias is not None:
             y = ops.bias_add(y, self.bias)
-        return y.reshape(b, n, out_ch)
+        return y.reshape(b, n, y.shape[1])
 
 
 class LSTM(nn.Cell):

@@ -47,7 +47,7 @@ MAX_COARSE = int(KEEP_SECONDS * C.COARSE_RATE_HZ)  # 1050 frames
 
 Log = Callable[[str], None] | None
 
-__all__ = ["VoiceCloner", "voice_from_audio", "KEEP_SECONDS"]
+__all__ = ["KEEP_SECONDS", "VoiceCloner", "check_recording", "voice_from_audio"]
 
 
 def prompt_lengths(coarse_frames: int, semantic_frames: int) -> tuple[int, int]:
@@ -136,13 +136,7 @@ class VoiceCloner:
             ValueError: unreadable, empty, silent or too short audio, in one line.
         """
         start = time.perf_counter()
-        rec, where = self._read(audio, sample_rate)
-        if rec.seconds < MIN_SECONDS:
-            raise ValueError(f"{where} is {rec.seconds:.2f} s long; a voice needs at least {MIN_SECONDS:.0f} s of "
-                             "speech")
-        if float(np.abs(rec.samples).max()) < SILENCE:
-            part = "" if rec.seconds <= KEEP_SECONDS + CONTEXT_SECONDS else "'s end (what a voice keeps)"
-            raise ValueError(f"{where}{part} is silent: there is no voice to take")
+        rec, where = check_recording(audio, sample_rate)
         if rec.seconds > KEEP_SECONDS + 0.5 and log is not None:
             log(f"note: {where} is {_clock(rec.seconds)} long; the voice keeps its last {KEEP_SECONDS:.0f} s")
         wav24 = resample(rec.samples, rec.sample_rate, self.sample_rate)
@@ -164,16 +158,30 @@ class VoiceCloner:
                                "coarse_prompt": fine[:C.N_COARSE_CODEBOOKS], "fine_prompt": fine},
                               f"voice from {where}")
 
-    @staticmethod
-    def _read(audio, sample_rate: int | None) -> tuple[Recording, str]:
-        seconds = KEEP_SECONDS + CONTEXT_SECONDS
-        if isinstance(audio, (str, os.PathLike)):
-            if sample_rate is not None:
-                raise ValueError("sample_rate applies to arrays; an audio file carries its own")
-            return read_audio(audio, seconds), str(audio)
+def check_recording(audio, sample_rate: int | None = None) -> tuple[Recording, str]:
+    """The part of a recording a voice is made from (its last KEEP_SECONDS + CONTEXT_SECONDS, mono) and a name for
+    it in messages, after the checks that it can make a voice.
+
+    Raises:
+        ValueError: unreadable, empty, silent or too short audio, in one line.
+    """
+    seconds = KEEP_SECONDS + CONTEXT_SECONDS
+    if isinstance(audio, (str, os.PathLike)):
+        if sample_rate is not None:
+            raise ValueError("sample_rate applies to arrays; an audio file carries its own")
+        rec, where = read_audio(audio, seconds), str(audio)
+    else:
         if sample_rate is None or sample_rate <= 0:
             raise ValueError("an audio array needs its sample_rate")
-        return to_mono(audio, int(sample_rate), seconds), "the audio"
+        rec, where = to_mono(audio, int(sample_rate), seconds), "the audio"
+    if rec.seconds < MIN_SECONDS:
+        raise ValueError(f"{where} is {rec.seconds:.2f} s long; a voice needs at least {MIN_SECONDS:.0f} s of speech")
+    if not np.isfinite(rec.samples).all():
+        raise ValueError(f"{where} holds samples that are not finite numbers")
+    if float(np.abs(rec.samples).max()) < SILENCE:
+        part = "" if rec.seconds <= seconds else "'s end (what a voice keeps)"
+        raise ValueError(f"{where}{part} is silent: there is no voice to take")
+    return rec, where
 
 
 def _quantizer_config(path: Path) -> QuantizerConfig:

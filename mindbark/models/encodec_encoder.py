@@ -110,7 +110,7 @@ class EncodecEncoder(nn.Cell):
         Only whole frames are encoded: a length that is not a multiple of hop_length loses its first T % hop_length
         samples (under 14 ms), so the codes end with the audio and no layer pads its end. The last chunk is padded
         with zeros and its codes dropped: nothing depends on later samples. Every chunk has CHUNK frames, so one
-        graph serves every length.
+        graph serves every length but the shortest.
 
         Args:
             audio: (B, T) samples.
@@ -125,11 +125,14 @@ class EncodecEncoder(nn.Cell):
         if frames == 0:
             raise ValueError(f"audio of {t} samples is shorter than one codec frame ({hop})")
         audio = np.asarray(audio, np.float32)[:, t - frames * hop:]
-        audio = np.pad(audio, ((0, 0), (0, (-frames % CHUNK) * hop)))
+        # a signal shorter than the last convolution's padding is reflected after zeros, as EnCodec pads it: that
+        # needs its true length, so it is encoded in one piece of its own size
+        size = CHUNK if frames > self.config.last_kernel_size else frames
+        audio = np.pad(audio, ((0, 0), (0, (-frames % size) * hop)))
         books = ops.stack([quantizer.layers[i].codebook.embed for i in range(n_q)])
         states, codes = self.encoder.initial_states(b, self.dtype), []
-        for i, start in enumerate(range(0, audio.shape[1], CHUNK * hop)):
-            chunk = Tensor(audio[:, start:start + CHUNK * hop], self.dtype)
+        for i, start in enumerate(range(0, audio.shape[1], size * hop)):
+            chunk = Tensor(audio[:, start:start + size * hop], self.dtype)
             out, states = self._step(chunk, ms.mutable(states), Tensor(i == 0), books)
             codes.append(out.asnumpy())
         return np.concatenate(codes, axis=2)[:, :, :frames].astype(np.int64)

@@ -178,6 +178,8 @@ class FeedForward(nn.Cell):
 class EncoderLayer(nn.Cell):
     """A post-norm transformer layer (HuBERT base)."""
 
+    # analysed once and inlined per layer, as the GPTs' blocks (gpt.py): "front" is the policy every backend has
+    @ms.lazy_inline(policy="front")
     def __init__(self, cfg: HubertConfig, dtype=ms.float32):
         super().__init__()
         self.attention = Attention(cfg, dtype)
