@@ -52,7 +52,8 @@ def dirs(refs, tmp_path_factory):
     (src / "vocab.txt").write_text("\n".join(vocabulary()) + "\n", encoding="utf-8")
     refs["hubert"].save_pretrained(root / "hubert-hf")
     torch.save(refs["quantizer"].state_dict(), root / "quantizer.pth")
-    return {"bark": convert_checkpoint(src, root / "bark"), "hubert": convert_hubert(root / "hubert-hf", root / "hubert"),
+    return {"bark": convert_checkpoint(src, root / "bark"),
+            "hubert": convert_hubert(root / "hubert-hf", root / "hubert"),
             "quantizer": convert_quantizer(root / "quantizer.pth", root / "quantizer")}
 
 

@@ -82,8 +82,9 @@ def read_quantizer(path) -> tuple[QuantizerConfig, dict]:
         raise ConversionError(f"{path}: expected a state dict of tensors")
     if "lstm.weight_ih_l0" not in state or "fc.weight" not in state:
         raise ConversionError(f"{path}: not a HuBERT quantizer (no lstm.weight_ih_l0 or fc.weight)")
-    cfg = QuantizerConfig(input_size=state["lstm.weight_ih_l0"].shape[1], hidden_size=state["lstm.weight_hh_l0"].shape[1],
-                          output_size=state["fc.weight"].shape[0], version=1 if "intermediate.weight" in state else 0)
+    cfg = QuantizerConfig(input_size=state["lstm.weight_ih_l0"].shape[1],
+                          hidden_size=state["lstm.weight_hh_l0"].shape[1], output_size=state["fc.weight"].shape[0],
+                          version=1 if "intermediate.weight" in state else 0)
     noted = {k: info[k] for k in ("input_size", "hidden_size", "output_size", "version") if k in info}
     if any(getattr(cfg, k) != v for k, v in noted.items()):
         raise ConversionError(f"{path}: its .info says {noted}, its tensors {asdict(cfg)}")

@@ -16,7 +16,7 @@ from mindspore.common.initializer import initializer
 
 from .. import kernels, layers
 from ..config import CodecConfig
-from ..graph_ops import concat, rows, split
+from ..graph_ops import concat, rows
 from ..jit import compiled
 from ..layers import Conv1d, ConvTranspose1d
 
