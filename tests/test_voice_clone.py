@@ -178,6 +178,14 @@ def test_bad_recordings(tmp_path):
         check_recording(tmp_path / "short.wav", 16_000)
 
 
+@pytest.mark.parametrize("suffix, subtype", [(".ogg", "VORBIS"), (".flac", "PCM_24"), (".wav", "PCM_16")])
+def test_formats(tmp_path, suffix, subtype):
+    path = tmp_path / f"speech{suffix}"
+    sf.write(path, speech(1.5, 48_000, channels=2), 48_000, subtype=subtype)
+    rec, _ = check_recording(path)
+    assert rec.sample_rate == 48_000 and rec.samples.ndim == 1 and abs(rec.seconds - 1.5) < 0.01
+
+
 def test_arrays_channels_and_pcm():
     stereo = speech(2, 22_050, channels=2)
     rec, _ = check_recording(stereo, 22_050)
