@@ -17,7 +17,7 @@ EPILOG = """examples:
 A temperature of 0 means greedy decoding.
 
 --voice-from makes a voice from the last 14 s of a recording (wav, flac, ogg); the first time it downloads and
-converts HuBERT base (~360 MB) and the English semantic quantizer (--hubert, --quantizer pick others).
+converts HuBERT base (~380 MB) and the English semantic quantizer (--hubert, --quantizer pick others).
 Clone only voices you have the right to use: your own, or with the speaker's consent."""
 
 DEVICES = ("cpu", "gpu", "ascend")
