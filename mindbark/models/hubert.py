@@ -15,20 +15,15 @@ import math
 import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
-from mindspore.common.initializer import initializer
 
 from ..config import HubertConfig
 from ..graph_ops import arange, concat, rows, split
 from ..jit import compiled
-from ..layers import GELU, LayerNorm, Linear, StridedConv1d
+from ..layers import GELU, LayerNorm, Linear, StridedConv1d, _param
 from .gpt import attend, attention_bias, merge_heads, split_heads
 
 BUCKET = 250  # frames (5 s) per length bucket: three graphs cover the 15 s a voice keeps
 GROUP_NORM_EPS = 1e-5  # torch's GroupNorm default, which HuBERT's config does not set
-
-
-def _param(shape, dtype, name):
-    return ms.Parameter(initializer("zeros", shape, dtype), name=name)
 
 
 def _valid(n, length: int):
@@ -41,7 +36,7 @@ class ChannelNorm(nn.Cell):
 
     The sums over rows are matmuls with the valid-row mask; the per-channel scale is tiled to the signal's shape,
     as a broadcasting multiply's CPU kernel would keep buffers of 4x its output, the model's largest, for the
-    graph's life (fine.py). MindSpore's inference BatchNorm, which would apply it in one op, ran ~10x slower.
+    graph's life (fine.py). MindSpore's inference BatchNorm, which would apply it in one op, is far slower on CPU.
     """
 
     def __init__(self, dim: int, dtype=ms.float32):
@@ -105,9 +100,9 @@ class PositionalConv(nn.Cell):
     """HuBERT's positional embedding: a grouped convolution (128 taps, 16 groups at base) centred on each frame,
     the frame after the signal's end dropped, then GELU.
 
-    MindSpore's grouped CPU convolution took ~150x torch's time here. Instead each group's signal is unfolded once
-    into windows of BLOCK frames (a concat of BLOCK row slices), and the taps run as k / BLOCK batched matmuls,
-    one per block of taps, over row slices of those windows. The weight is kept as (k / BLOCK, groups,
+    MindSpore's grouped CPU convolution is orders of magnitude slower than matmuls here. Each group's signal is
+    unfolded once into windows of BLOCK frames (a concat of BLOCK row slices), and the taps run as k / BLOCK
+    batched matmuls, one per block of taps, over row slices of those windows. The weight is kept as (k / BLOCK, groups,
     BLOCK * in, out); checkpoints hold torch's (hidden, hidden / groups, k).
     """
 
