@@ -167,8 +167,11 @@ def _converted(dst: Path, version: int) -> bool:
 
 def _resolve_hub_model(repo_id: str, allow_download: bool, log: Log, with_encoder: bool = False) -> Path:
     dst = mindbark_home() / repo_id.split("/")[-1]
-    if _converted(dst, FORMAT_VERSION) and (not with_encoder or (dst / f"{ENCODER}.safetensors").is_file()):
-        return dst
+    if _converted(dst, FORMAT_VERSION):
+        if not with_encoder or (dst / f"{ENCODER}.safetensors").is_file():
+            return dst
+        if log:  # converted before mindbark kept EnCodec's encoder, which voices from recordings need
+            log(f"{dst} has no EnCodec encoder; converting {repo_id} again")
     src = find_snapshot(repo_id)
     if src is None:
         if not allow_download:

@@ -328,3 +328,18 @@ def test_names_convert_from_the_hf_cache_once(offline, refs, dirs):
     first = hub.resolve_hubert("hubert-base", log=news.append), hub.resolve_quantizer("quantizer-en", log=news.append)
     assert first == (hub.resolve_hubert("hubert-base"), hub.resolve_quantizer("quantizer-en"))
     assert len(news) == 2 and all(line.startswith("converting") for line in news)
+
+
+def test_a_bark_converted_without_the_encoder_is_converted_again(offline, dirs):
+    import shutil
+
+    from mindbark import hub
+
+    old = shutil.copytree(dirs["bark"], offline / "home" / "bark-small")  # as an earlier mindbark left it
+    (old / "codec_encoder.safetensors").unlink()
+    assert hub.resolve_model("bark-small") == old  # generation does not need it
+    src = offline / "hf" / "hub" / "models--suno--bark-small" / "snapshots" / "abc"
+    shutil.copytree(dirs["bark"].parent / "bark-hf", src)
+    news = []
+    assert hub.resolve_model("bark-small", log=news.append, with_encoder=True) == old
+    assert (old / "codec_encoder.safetensors").is_file() and news[0].endswith("converting suno/bark-small again")
