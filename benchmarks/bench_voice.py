@@ -44,7 +44,9 @@ def prepare(work: Path):
     from mindbark.convert.mapping import map_tensors
     from mindbark.convert.reader import fold_weight_norm
     from mindbark.convert.voice import convert_hubert, convert_quantizer
+    from mindbark.convert.writer import write_marker
     from mindbark.config import BarkConfig
+    from mindbark.models.bark import FORMAT_VERSION
     from mindbark.reference import CONFIGS, TorchQuantizer, hf_encodec, hf_hubert
     from safetensors.numpy import save_file
 
@@ -59,9 +61,11 @@ def prepare(work: Path):
     torch.save(codec.state_dict(), work / "encodec.pt")
     cfg = BarkConfig.from_file(CONFIGS / "bark-small.json")
     mapped = map_tensors(fold_weight_norm({f"codec_model.{k}": v.numpy() for k, v in codec.state_dict().items()}), cfg)
-    (work / "codec").mkdir()
+    (work / "codec").mkdir()  # a Bark directory as far as the voice needs: the codec's two files
     for name in ("codec_model", "codec_encoder"):
         save_file(mapped[name], str(work / "codec" / f"{name}.safetensors"))
+    (work / "codec" / "config.json").write_bytes((CONFIGS / "bark-small.json").read_bytes())
+    write_marker(work / "codec", {"format_version": FORMAT_VERSION, "source_format": "transformers"})
     hf_hubert(0).save_pretrained(work / "hubert-hf")
     convert_hubert(work / "hubert-hf", work / "hubert")
     torch.save(TorchQuantizer(seed=0).state_dict(), work / "quantizer.pth")
@@ -108,34 +112,13 @@ def torch_worker(work: Path, repeats: int) -> dict:
 
 
 def mindbark_worker(work: Path, repeats: int, graph_cache: str | None) -> dict:
-    from mindbark.checkpoint import load_weights
-    from mindbark.config import BarkConfig
-    from mindbark.convert.voice import read_hubert_config
-    from mindbark.device import set_device
-    from mindbark.graphs import GraphStore
-    from mindbark.jit import use_store
-    from mindbark.models.codec import EncodecDecoder
-    from mindbark.models.encodec_encoder import EncodecEncoder
-    from mindbark.models.hubert import HubertModel
-    from mindbark.models.quantizer import SemanticQuantizer
-    from mindbark.reference import CONFIGS
-    from mindbark.voice_clone import VoiceCloner, _quantizer_config
+    from mindbark.voice_clone import VoiceCloner
 
-    set_device("cpu")
     start = time.perf_counter()
-    cfg = BarkConfig.from_file(CONFIGS / "bark-small.json").codec
-    codec, encoder = EncodecDecoder(cfg), EncodecEncoder(cfg)
-    load_weights(codec, work / "codec" / "codec_model.safetensors")
-    load_weights(encoder, work / "codec" / "codec_encoder.safetensors")
-    hubert = HubertModel(read_hubert_config(work / "hubert" / "config.json"), LAYER)
-    load_weights(hubert, work / "hubert" / "hubert.safetensors")
-    quantizer = SemanticQuantizer(_quantizer_config(work / "quantizer"))
-    load_weights(quantizer, work / "quantizer" / "quantizer.safetensors")
-    store = GraphStore(Path(graph_cache)) if graph_cache else None
-    for cell in (codec, encoder, hubert, quantizer):
-        use_store(cell, store)
-    cloner = VoiceCloner(codec, encoder, hubert, quantizer)
+    cloner = VoiceCloner.load(work / "codec", work / "hubert", work / "quantizer", device="cpu",
+                              graph_cache=graph_cache or False)
     load = time.perf_counter() - start
+    store = cloner.graphs
 
     def once():
         voice = cloner.voice(work / "speech.wav")

@@ -47,7 +47,7 @@ MAX_COARSE = int(KEEP_SECONDS * C.COARSE_RATE_HZ)  # 1050 frames
 
 Log = Callable[[str], None] | None
 
-__all__ = ["KEEP_SECONDS", "VoiceCloner", "check_recording", "voice_from_audio"]
+__all__ = ["KEEP_SECONDS", "VoiceCloner", "check_recording", "prompt_lengths", "quantizer_config", "voice_from_audio"]
 
 
 def prompt_lengths(coarse_frames: int, semantic_frames: int) -> tuple[int, int]:
@@ -78,6 +78,7 @@ class VoiceCloner:
         self.codec, self.encoder, self.hubert, self.quantizer = codec, encoder, hubert, quantizer
         self.sample_rate = codec.config.sampling_rate
         self.timings: dict[str, float] = {}
+        self.graphs: GraphStore | None = None  # where `load` keeps the compiled graphs
 
     @classmethod
     def load(cls, model="bark-small", hubert="hubert-base", quantizer="quantizer-en", log: Log = None,
@@ -115,14 +116,16 @@ class VoiceCloner:
         hubert_net = HubertModel(read_hubert_config(hubert_dir / "config.json"), HUBERT_LAYER)
         load_weights(hubert_net, hubert_dir / HUBERT_FILE)
         quantizer_dir = resolve_quantizer(quantizer, log=log)
-        quantizer_net = SemanticQuantizer(_quantizer_config(quantizer_dir))
+        quantizer_net = SemanticQuantizer(quantizer_config(quantizer_dir))
         load_weights(quantizer_net, quantizer_dir / QUANTIZER_FILE)
 
         directory = default_dir() if graph_cache is None or graph_cache is True else graph_cache
         store = GraphStore(Path(directory)) if directory else None
         for cell in (codec, encoder, hubert_net, quantizer_net):
             use_store(cell, store)
-        return cls(codec, encoder, hubert_net, quantizer_net)
+        cloner = cls(codec, encoder, hubert_net, quantizer_net)
+        cloner.graphs = store
+        return cloner
 
     def voice(self, audio, sample_rate: int | None = None, log: Log = None) -> Voice:
         """The voice of a recording: {"semantic_prompt", "coarse_prompt", "fine_prompt"}, as presets hold.
@@ -184,7 +187,8 @@ def check_recording(audio, sample_rate: int | None = None) -> tuple[Recording, s
     return rec, where
 
 
-def _quantizer_config(path: Path) -> QuantizerConfig:
+def quantizer_config(path: Path) -> QuantizerConfig:
+    """The config of a converted quantizer directory."""
     try:
         return QuantizerConfig(**json.loads((path / "config.json").read_text()))
     except (OSError, ValueError, TypeError) as e:

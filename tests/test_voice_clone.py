@@ -105,10 +105,10 @@ def test_quantizer_ids(refs, cloner, tmp_path, version):
         torch.save(ref.state_dict(), tmp_path / "v1.pth")
         from mindbark.checkpoint import load_weights
         from mindbark.models.quantizer import SemanticQuantizer
-        from mindbark.voice_clone import _quantizer_config
+        from mindbark.voice_clone import quantizer_config
 
         converted = convert_quantizer(tmp_path / "v1.pth", tmp_path / "v1")
-        quantizer = SemanticQuantizer(_quantizer_config(converted))
+        quantizer = SemanticQuantizer(quantizer_config(converted))
         load_weights(quantizer, converted / "quantizer.safetensors")
         assert quantizer.intermediate is not None
     features = np.random.default_rng(version).standard_normal((300, 768)).astype(np.float32)
