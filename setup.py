@@ -19,6 +19,7 @@ setup(
         "safetensors>=0.4",
         "scipy>=1.10",
         "soundfile>=0.12",
+        "soxr>=0.3",  # resampling recordings that voices are made from
         "psutil>=5.9",
         "tqdm>=4.60",
     ],

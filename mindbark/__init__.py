@@ -10,7 +10,7 @@ _EXPORTS = {
     "BarkModel": "bark", "BarkProcessor": "processor", "ConversionError": "errors", "LongFormOptions": "longform",
     "generate_audio": "api", "generate_long": "longform", "list_voices": "voices", "load_voice": "voices",
     "save_voice": "voices", "semantic_to_waveform": "api", "set_device": "device", "stream": "longform",
-    "text_to_semantic": "api", "write_wav": "audio",
+    "text_to_semantic": "api", "voice_from_audio": "voice_clone", "write_wav": "audio",
 }
 
 __all__ = sorted(_EXPORTS)

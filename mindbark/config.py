@@ -162,3 +162,83 @@ class BarkConfig:
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"cannot read Bark config {path}: {e}") from None
         return cls.from_hf(d)
+
+
+@dataclass(frozen=True)
+class HubertConfig:
+    """HuBERT as the voice cloner reads it (defaults: `facebook/hubert-base-ls960`): a stack of strided convolutions
+    over 16 kHz audio (the first one group-normed), a projection, a grouped positional convolution and a post-norm
+    transformer.
+
+    Args:
+        conv_dim / conv_kernel / conv_stride / conv_bias: the feature encoder's convolutions.
+        hidden_size / num_hidden_layers / num_attention_heads / intermediate_size: the transformer.
+        num_conv_pos_embeddings / num_conv_pos_embedding_groups: the positional convolution's kernel and groups.
+    """
+
+    conv_dim: tuple = (512,) * 7
+    conv_kernel: tuple = (10, 3, 3, 3, 3, 2, 2)
+    conv_stride: tuple = (5, 2, 2, 2, 2, 2, 2)
+    conv_bias: bool = False
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    num_conv_pos_embeddings: int = 128
+    num_conv_pos_embedding_groups: int = 16
+
+    def __post_init__(self):
+        if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride):
+            raise ValueError("conv_dim, conv_kernel and conv_stride must have one entry per convolution")
+        if self.hidden_size % self.num_attention_heads or self.hidden_size % self.num_conv_pos_embedding_groups:
+            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_attention_heads and "
+                             "num_conv_pos_embedding_groups")
+
+    @property
+    def frame_samples(self) -> tuple[int, int]:
+        """(receptive field, hop) of one output frame, in input samples (400 and 320 for HuBERT base)."""
+        field, hop = 1, 1
+        for k, s in zip(self.conv_kernel, self.conv_stride):
+            field += (k - 1) * hop
+            hop *= s
+        return field, hop
+
+    # what HuBERT base is and this port implements; other variants (HuBERT large's layer-normed convolutions and
+    # pre-norm transformer) are refused rather than run wrong
+    _FIXED = {"feat_extract_norm": "group", "do_stable_layer_norm": False, "feat_extract_activation": "gelu",
+              "hidden_act": "gelu", "feat_proj_layer_norm": True, "layer_norm_eps": 1e-5, "conv_pos_batch_norm": False}
+
+    @classmethod
+    def from_hf(cls, d: dict) -> "HubertConfig":
+        if d.get("model_type", "hubert") != "hubert":
+            raise ValueError(f"not a HuBERT config (model_type {d.get('model_type')!r})")
+        for key, value in cls._FIXED.items():
+            if key in d and d[key] != value:
+                raise ValueError(f"unsupported HuBERT {key} {d[key]!r}: mindbark runs HuBERT base ({value!r})")
+        defaults = cls()
+        return cls(**{f: tuple(d[f]) if isinstance(d.get(f), list) else d.get(f, getattr(defaults, f))
+                      for f in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class QuantizerConfig:
+    """The community's HuBERT-to-semantic quantizer (`CustomTokenizer`): a 2-layer LSTM, for version 1 a linear
+    layer to 4096, and a linear layer to Bark's semantic vocabulary, argmax per frame.
+
+    Args:
+        input_size: HuBERT's hidden size (768).
+        hidden_size: the LSTM's (1024).
+        output_size: semantic ids (10 000).
+        version: 0 (LSTM, linear) or 1 (LSTM, linear to 4096, linear).
+    """
+
+    input_size: int = 768
+    hidden_size: int = 1024
+    output_size: int = 10_000
+    version: int = 0
+
+    INTERMEDIATE = 4096  # version 1's extra layer
+
+    def __post_init__(self):
+        if self.version not in (0, 1):
+            raise ValueError(f"unknown quantizer version {self.version} (0 or 1)")

@@ -168,3 +168,90 @@ class ConvTranspose1d(nn.Cell):
         shifted = overhang if t == 1 else concat([overhang, rows(second, 0, (t - 1) * s)], axis=1)
         y = ops.bias_add(first, self.bias) + shifted.reshape(b * t * s, out_ch)
         return y.reshape(b, t * s, out_ch), rows(second, (t - 1) * s, s)
+
+
+class StridedConv1d(nn.Cell):
+    """Unpadded 1-D convolution with a stride over channels-last signals: (B, T, Cin) -> (B, (T - k) // s + 1,
+    Cout); callers pad.
+
+    The signal is read as blocks of `stride` rows, (B, T / s, s * Cin), a free reshape: output row i reads blocks
+    i, i + 1, ... (ceil(k / s) of them), so the convolution is one matmul per block offset over a row slice of the
+    blocks, with no copied input windows. A last block only partly under the kernel (k = 3, s = 2) reads its first
+    taps' columns only. The weight is kept as (out, k * in), columns tap-major, so a block's weight is a column
+    slab; checkpoints hold torch's (out, in, k).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int, bias: bool = True, dtype=ms.float32):
+        super().__init__()
+        self.weight = _param((out_ch, kernel_size * in_ch), dtype, "weight")
+        self.bias = _param((out_ch,), dtype, "bias") if bias else None
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.checkpoint_layout = {"weight": ((out_ch, in_ch, kernel_size),
+                                             lambda w: w.transpose(0, 2, 1).reshape(w.shape[0], -1))}
+        self.matmul = ops.MatMul(transpose_b=True)
+
+    def out_length(self, t: int) -> int:
+        return (t - self.kernel_size) // self.stride + 1
+
+    def construct(self, x):
+        k, s = self.kernel_size, self.stride
+        b, t, in_ch = x.shape
+        n = (t - k) // s + 1
+        n_blocks = (k + s - 1) // s
+        used = (n + n_blocks - 1) * s  # rows the blocks cover; past t only a partial block's unused taps would read
+        if used > t:
+            x = concat([x, ops.zeros((b, used - t, in_ch), x.dtype)], 1)
+        elif used < t:
+            x = rows(x, 0, used)
+        blocks = x.reshape(b, n + n_blocks - 1, s * in_ch)
+        if k % s == 0:
+            weights = (self.weight,) if n_blocks == 1 else split(self.weight, s * in_ch, axis=1)
+        else:  # the last block's taps: the first k % s columns of its input, the last k % s taps of the weight
+            taps = split(self.weight, in_ch, axis=1)
+            weights = tuple(concat(taps[j * s:min(k, j * s + s)], 1) for j in range(n_blocks))
+        y = None
+        for j in range(n_blocks):
+            width = min(s, k - j * s)
+            part = blocks if width == s else concat(split(blocks, in_ch, axis=2)[:width], 2) if width > 1 else \
+                split(blocks, in_ch, axis=2)[0]
+            window = part if n_blocks == 1 else rows(part, j, n)
+            tap = self.matmul(window.reshape(b * n, width * in_ch), weights[j])
+            y = tap if y is None else y + tap
+        if self.bias is not None:
+            y = ops.bias_add(y, self.bias)
+        return y.reshape(b, n, y.shape[1])
+
+
+class LSTM(nn.Cell):
+    """A unidirectional multi-layer LSTM over (B, T, C) signals with torch's gate order and parameter names
+    (`lstm.weight_ih_l0` ...), from a given state.
+
+    On CPU in fp32 each layer is one GEMM for every step's input projection and mindbark's recurrence kernel
+    (`kernels/lstm.cc`); `nn.LSTM` took twice torch's time there. Elsewhere `nn.LSTM` runs.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.recurrence = kernels.custom_op("LstmLayer", 4)
+        self.matmul = ops.MatMul(transpose_b=True)
+
+    def run(self, x, h0, c0):
+        """(B, T, C), (layers, B, H) twice -> (B, T, H) and the last step's h and c, (layers, B, H) each."""
+        if self.recurrence is None or x.dtype != ms.float32:
+            y, (h, c) = self.lstm(x, (h0, c0))
+            return y, h, c
+        b, t, _ = x.shape
+        y, hs, cs = x, (), ()
+        for i in range(self.lstm.num_layers):
+            bias = self.lstm.b_ih_list[i] + self.lstm.b_hh_list[i]
+            projected = ops.bias_add(self.matmul(y.reshape(b * t, y.shape[2]), self.lstm.w_ih_list[i]), bias)
+            steps = self.recurrence(projected.reshape(b, t, projected.shape[1]), self.lstm.w_hh_list[i], h0[i],
+                                    c0[i])  # (2, B, T, H): h and c after every step
+            h, c = split(steps, 1, axis=0)  # by split: StridedSlice took 1.4 ms for steps[0]
+            dim = h.shape[-1]
+            y = h.reshape(b, t, dim)
+            hs = hs + (rows(y, t - 1, 1).reshape(1, b, dim),)
+            cs = cs + (rows(c.reshape(b, t, dim), t - 1, 1).reshape(1, b, dim),)
+        return y, concat(hs, axis=0), concat(cs, axis=0)

@@ -25,7 +25,7 @@ def randomize(module, seed: int = 0):
         for name, p in module.named_parameters():
             if name.endswith(("original0", "weight_g")):  # weight-norm magnitude: the filter's norm
                 p.copy_(0.5 + torch.rand(p.shape, generator=g))
-            elif "layernorm" in name and name.endswith("weight"):
+            elif ("layernorm" in name or "layer_norm" in name) and name.endswith("weight"):
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
             elif p.ndim == 1:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
@@ -87,3 +87,60 @@ def save_hf_bark(model, path: Path):
               "codebook_size": gen.codebook_size}
     (Path(path) / "generation_config.json").write_text(json.dumps(layout, indent=2))
     return path
+
+
+def hf_encodec(seed: int = 0, config: str = "bark-small"):
+    """`transformers`' EnCodec 24 kHz (the codec of a Bark config in `configs/`) in eval mode with random weights."""
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+
+    d = json.loads((CONFIGS / f"{config}.json").read_text())["codec_config"]
+    torch.manual_seed(seed)
+    model = EncodecModel(EncodecConfig(**d)).eval()
+    randomize(model, seed)
+    return model
+
+
+def hf_hubert(seed: int = 0, **config):
+    """`transformers`' `HubertModel` (HuBERT base's shapes unless `config` overrides them) in eval mode with random
+    weights."""
+    import torch
+    from transformers import HubertConfig, HubertModel
+
+    torch.manual_seed(seed)
+    model = HubertModel(HubertConfig(**config)).eval()
+    randomize(model, seed)
+    return model
+
+
+class TorchQuantizer:
+    """The published quantizer's architecture (`CustomTokenizer` of bark-voice-cloning-HuBERT-quantizer, MIT), as a
+    torch module: LSTM, for version 1 a linear layer to 4096, a linear layer to the semantic ids, log-softmax."""
+
+    def __new__(cls, input_size: int = 768, hidden_size: int = 1024, output_size: int = 10_000, version: int = 0,
+                seed: int = 0):
+        import torch
+        from torch import nn
+
+        class CustomTokenizer(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(input_size, hidden_size, 2, batch_first=True)
+                self.intermediate = nn.Linear(hidden_size, 4096) if version == 1 else None
+                self.fc = nn.Linear(4096 if version == 1 else hidden_size, output_size)
+                self.softmax = nn.LogSoftmax(dim=1)
+
+            def forward(self, x):  # (N, input_size) -> (N, output_size)
+                x, _ = self.lstm(x)
+                if self.intermediate is not None:
+                    x = self.intermediate(x)
+                return self.softmax(self.fc(x))
+
+            @torch.no_grad()
+            def get_token(self, x):
+                return torch.argmax(self(x), dim=1)
+
+        torch.manual_seed(seed)
+        model = CustomTokenizer().eval()
+        randomize(model, seed)
+        return model

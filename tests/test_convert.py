@@ -38,6 +38,9 @@ def test_output_layout(tiny_dir):
             "coarse_acoustics.safetensors", "fine_acoustics.safetensors", "codec_model.safetensors"} <= names
     codec = load_file(str(tiny_dir / "codec_model.safetensors"))
     assert not any(k.startswith("encoder") or "parametrizations" in k for k in codec)
+    # EnCodec's encoder, for voices made from recordings, in a file generation never loads
+    encoder = load_file(str(tiny_dir / "codec_encoder.safetensors"))
+    assert encoder and all(k.startswith("encoder.layers.") and "parametrizations" not in k for k in encoder)
 
 
 def test_converting_twice_gives_identical_files(tiny_hf_dir, tmp_path):

@@ -153,7 +153,7 @@ def converted_from_hf(suno, converted, tmp_path_factory):
 
 
 def test_same_as_transformers_conversion(converted, converted_from_hf):
-    for name in SUBMODELS:
+    for name in (*SUBMODELS, "codec_encoder"):  # the encoder too, whose parity the transformers path shows
         a = load_file(str(converted / f"{name}.safetensors"))
         b = load_file(str(converted_from_hf / f"{name}.safetensors"))
         assert a.keys() == b.keys(), name
@@ -163,7 +163,8 @@ def test_same_as_transformers_conversion(converted, converted_from_hf):
 
 def test_layout_and_marker(converted):
     names = {f.name for f in converted.iterdir()}
-    assert names == {"config.json", "mindbark.json", *(f"{n}.safetensors" for n in SUBMODELS)}
+    assert names == {"config.json", "mindbark.json", "codec_encoder.safetensors",
+                     *(f"{n}.safetensors" for n in SUBMODELS)}
     meta = json.loads((converted / "mindbark.json").read_text())
     assert meta["source_format"] == "suno" and meta["format_version"] == 1
     assert meta["source_files"] == sorted(["text.pt", "coarse.pt", "fine.pt", CODEC_FILE])
@@ -208,7 +209,8 @@ def test_codec_decode_matches_encodec(suno, model):
     codes = np.random.RandomState(9).randint(0, 1024, (1, 8, 6))
     with torch.no_grad():
         ref = codec.decoder(codec.quantizer.decode(torch.tensor(codes).transpose(0, 1)))[:, 0].numpy()
-    out = model.codec_model(Tensor(codes, ms.int32), model.codec_model.initial_states(len(codes)), Tensor(True))[0].asnumpy()
+    states = model.codec_model.decoder.initial_states(len(codes), model.codec_model.dtype)
+    out = model.codec_model(Tensor(codes, ms.int32), states, Tensor(True))[0].asnumpy()
     assert out.shape == ref.shape == (1, 6 * 320)
     assert ref.std() > 0.05
     np.testing.assert_allclose(out, ref, atol=ATOL, rtol=0)

@@ -167,7 +167,8 @@ def test_tiny_random_is_built_once_and_loads(caches):
     assert path == caches / "mindbark" / "tiny-random"
     assert {p.name for p in path.iterdir()} == {"semantic.safetensors", "coarse_acoustics.safetensors",
                                                  "fine_acoustics.safetensors", "codec_model.safetensors",
-                                                 "config.json", "vocab.txt", "mindbark.json"}
+                                                 "codec_encoder.safetensors", "config.json", "vocab.txt",
+                                                 "mindbark.json"}
     umask = os.umask(0)
     os.umask(umask)
     assert (path / "semantic.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # a cache others may read

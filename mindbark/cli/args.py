@@ -14,9 +14,15 @@ EPILOG = """examples:
   mindbark --model tiny-random --text "smoke test" --max-duration 1   # offline, random weights
   mindbark cache                # what is in mindbark's cache and how big; `mindbark cache --help`
   mindbark serve --help         # an HTTP API for applications (pip install -e ".[serve]")
+  mindbark --voice-from speech.wav --text "Hi, it's me." --out me.wav  # speak in a recording's voice
+  mindbark --voice-from speech.wav --save-voice me.npz                  # keep it: later --voice me.npz
 
 --model takes bark-small (default), bark, tiny-random or a directory (a Hugging Face snapshot or a converted model).
-A temperature of 0 means greedy decoding."""
+A temperature of 0 means greedy decoding.
+
+--voice-from makes a voice from the last 14 s of a recording (wav, flac, ogg); the first time it downloads and
+converts HuBERT base (~380 MB) and the English semantic quantizer (--hubert, --quantizer pick others).
+Clone only voices you have the right to use: your own, or with the speaker's consent."""
 
 DEVICES = ("cpu", "gpu", "ascend")
 DTYPES = ("float32", "float16", "bfloat16")
@@ -109,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "in --out-dir)")
     what.add_argument("--out-dir", metavar="DIR", default=".", help="where numbered files go (default: .)")
     what.add_argument("--save-voice", metavar="PATH.npz", help="also save the generation (its first chunk, for a long "
-                                                               "text) as a reusable voice preset")
+                                                               "text) as a reusable voice preset; with --voice-from, "
+                                                               "the recording's voice")
     what.add_argument("--stream", action="store_true", help="write each chunk to its own file (NAME.partNNN.wav) "
                                                             "as soon as it is ready, then the joined file")
     what.add_argument("--console", action="store_true", help="interactive console (the default when there is no "
@@ -122,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to run (default: the best available)")
     model.add_argument("--dtype", type=_choice(DTYPES), default="float32", metavar="{float32,float16,bfloat16}",
                        help="parameter precision (default float32)")
+    model.add_argument("--hubert", metavar="NAME|DIR", help="HuBERT for --voice-from: hubert-base (default), "
+                       "tiny-random (the default with --model tiny-random) or a directory")
+    model.add_argument("--quantizer", metavar="NAME|PATH", help="semantic quantizer for --voice-from: quantizer-en "
+                       "(default), tiny-random, a quantizer .pth (other languages) or a converted directory")
     model.add_argument("--no-offload", dest="offload", action="store_false",
                        help="keep all four sub-models' weights in memory (default: only the running stage's; "
                             "~1 GB less at bark-small for ~1%% more time)")
@@ -129,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen = p.add_argument_group("generation")
     gen.add_argument("--voice", metavar="NAME|PATH.npz",
                      help="voice preset: a name (v2/en_speaker_6, announcer) or an .npz path")
+    gen.add_argument("--voice-from", metavar="AUDIO", help="speak in the voice of a recording (wav, flac, ogg; at "
+                     "least 1 s, its last 14 s used). Clone only voices you have the right to use. With "
+                     "--save-voice and no text: only save that voice")
     gen.add_argument("--seed", type=_seed, metavar="N", help="makes the result reproducible")
     gen.add_argument("--text-temp", type=_temperature, default=_GENERATION.semantic.temperature, metavar="T",
                      help="semantic temperature (default %(default)s)")
@@ -162,7 +176,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise ArgumentError("--console reads its texts interactively: drop --text / --text-file")
     if args.console and args.out is not None:
         raise ArgumentError("--console numbers its files in --out-dir: drop --out")
+    if args.voice is not None and args.voice_from is not None:
+        raise ArgumentError("give --voice or --voice-from, not both")
     return args
+
+
+def voice_only(args: argparse.Namespace) -> bool:
+    """`--voice-from AUDIO --save-voice PATH` without a text: make the voice, save it, speak nothing."""
+    return (args.voice_from is not None and args.save_voice is not None and args.text is None
+            and args.text_file is None and not args.console)
 
 
 def wants_console(args: argparse.Namespace, stdin=None) -> bool:
@@ -170,6 +192,8 @@ def wants_console(args: argparse.Namespace, stdin=None) -> bool:
     stdin = sys.stdin if stdin is None else stdin
     if args.console:
         return True
+    if voice_only(args):
+        return False
     return args.text is None and args.text_file is None and is_terminal(stdin)
 
 

@@ -6,6 +6,7 @@ line after its prompt, so a transcript reads like a session. A bad line costs on
 
 import sys
 import textwrap
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,8 @@ HELP = """\
                           a long text is spoken in chunks with one voice, joined into one file
   /file PATH              say the text of a UTF-8 file (any length)
   /voice NAME|PATH.npz    speak with a voice preset (/voice none: a new random voice each time)
+  /voice-from AUDIO       speak in the voice of a recording (wav, flac, ogg; its last 14 s); clone only
+                          voices you have the right to use
   /voices                 list the voice presets
   /seed N                 reproducible from here on (/seed none: random)
   /temp TEXT WAVE [FINE]  sampling temperatures (0: greedy)
@@ -51,6 +54,8 @@ class Console:
         self.numbered = S.Numbered(args.out_dir)
         self.speaker = None
         self.last = None
+        self.cloner = None  # --voice-from's networks, loaded at the first /voice-from
+        self.cloned_from = None
 
     def run(self) -> int:
         self.settings.config()
@@ -65,6 +70,11 @@ class Console:
             self.speaker = self._load(self.args.model) if self.args.model else self._choose_model()
             if self.speaker is not None:
                 self._check_voice()
+                if self.args.voice_from is not None:
+                    try:
+                        self._voice_from(self.args.voice_from)
+                    except (ValueError, TypeError, OSError) as e:
+                        self.err(f"error: {one_line(e)}; speaking with a random voice")
                 self.out(f"type a line of text to hear it (/help for commands, stop to leave); "
                          f"files go to {self.numbered.directory}")
                 while self._step():
@@ -157,13 +167,17 @@ class Console:
             self.out(textwrap.fill("  ".join(names), width=100))
         elif name == "voice":
             if not rest:
-                self.out(f"voice: {self.settings.voice or 'none (random)'}")
+                self.out(f"voice: {self._voice_name()}")
                 return
             voice = None if rest.strip().lower() == "none" else rest.strip()
             if voice is not None:
                 self.speaker.voice(voice)
             self.settings = self.settings.updated(voice=voice)
-            self.out(f"voice: {voice or 'none (random)'}")
+            self.out(f"voice: {self._voice_name()}")
+        elif name == "voice-from":
+            if not rest.strip():
+                raise ValueError("usage: /voice-from AUDIO (a wav, flac or ogg recording)")
+            self._voice_from(rest.strip())
         elif name == "seed":
             seed = _one(words, "/seed N or /seed none")
             if seed.lower() == "none":
@@ -193,9 +207,25 @@ class Console:
         else:
             raise ValueError(f"unknown command /{name} (/help lists them)")
 
+    def _voice_from(self, audio: str):
+        path = str(Path(audio).expanduser())
+        S.check_recording(path)  # a bad file fails before the networks load
+        if self.cloner is None:
+            self.cloner = S.cloner(self.args, self.speaker.model, self.out)
+        voice = self.cloner.voice(path, log=self.out)
+        self.settings = self.settings.updated(voice=voice)
+        self.cloned_from = path
+        self.out(f"voice: from {path} ({S.voice_seconds(voice):.1f} s; {S.voice_timing_line(self.cloner.timings)})")
+
+    def _voice_name(self) -> str:
+        voice = self.settings.voice
+        if voice is None:
+            return "none (random)"
+        return f"from {self.cloned_from}" if isinstance(voice, Mapping) else voice
+
     def _describe(self) -> str:
         s = self.settings
-        return (f"voice {s.voice or 'none'}, temperatures text {s.text_temp} wave {s.waveform_temp} fine "
+        return (f"voice {self._voice_name()}, temperatures text {s.text_temp} wave {s.waveform_temp} fine "
                 f"{s.fine_temp}, max duration {s.max_duration or 'none'}, top-k {s.top_k}, top-p {s.top_p}, "
                 f"min-eos-p {s.min_eos_p}")
 

@@ -5,21 +5,25 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..audio import check_writable, write_wav
 from ..bark import BarkModel
+from ..constants import COARSE_RATE_HZ
 from ..device import set_device
 from ..generation.config import GenerationConfig, LongFormOptions, config_from_kwargs, max_tokens_for
 from ..hub import TINY_RANDOM, resolve_model
 from ..longform import LongResult, generate_long
 from ..processor import BarkProcessor
+from ..voice_clone import VoiceCloner, check_recording
 from ..voices import UnknownVoiceError, list_voices, load_voice, save_voice
 
-__all__ = ["Numbered", "PartWriter", "Settings", "Speaker", "check_device", "check_writable", "duration", "list_voices",
-           "resolve", "voice_for", "save_result_voice", "timing_line", "voice_path", "write_numbered", "write_wav"]
+__all__ = ["Numbered", "PartWriter", "Settings", "Speaker", "check_device", "check_recording", "check_writable",
+           "cloner", "duration", "list_voices", "resolve", "save_result_voice", "save_voice", "timing_line",
+           "voice_for", "voice_path", "voice_seconds", "voice_timing_line", "write_numbered", "write_wav"]
 
 TINY_RANDOM_NOTE = "tiny-random: random weights, the audio is noise"
 STAGES = ("semantic", "coarse", "fine", "codec")
@@ -30,7 +34,7 @@ _GENERATION, _LONG = GenerationConfig(), LongFormOptions()
 class Settings:
     """Everything that shapes one generation besides the text; temperatures of 0 mean greedy."""
 
-    voice: str | None = None
+    voice: str | Mapping | None = None  # a preset's name or path, or a voice made from a recording
     text_temp: float = _GENERATION.semantic.temperature
     waveform_temp: float = _GENERATION.coarse.temperature
     fine_temp: float = _GENERATION.fine.temperature
@@ -75,6 +79,25 @@ def resolve(model: str, log) -> Path:
     return path
 
 
+def cloner(args, model, log) -> VoiceCloner:
+    """The networks `--voice-from` needs, for a loaded `BarkModel` or a model directory; with tiny-random Bark,
+    HuBERT and the quantizer default to tiny-random too (an offline smoke run)."""
+    tiny = args.model == TINY_RANDOM
+    hubert = args.hubert or (TINY_RANDOM if tiny else "hubert-base")
+    quantizer = args.quantizer or (TINY_RANDOM if tiny else "quantizer-en")
+    return VoiceCloner.load(model, hubert, quantizer, log=log, device=args.device)
+
+
+def voice_seconds(voice: Mapping) -> float:
+    """The audio a voice's prompts hold."""
+    return voice["fine_prompt"].shape[1] / COARSE_RATE_HZ
+
+
+def voice_timing_line(timings: dict) -> str:
+    parts = [f"{k} {v:.2f} s" for k, v in timings.items()]
+    return f"{', '.join(parts)}; total {sum(timings.values()):.2f} s"
+
+
 def check_device(device: str | None):
     """Select the backend now, so an unavailable one fails before anything is loaded."""
     try:
@@ -83,7 +106,7 @@ def check_device(device: str | None):
         raise ValueError(str(e)) from None
 
 
-def voice_for(name: str | None, model_dir, listing: str):
+def voice_for(name: str | Mapping | None, model_dir, listing: str):
     """The checked voice preset for a name or .npz path (None: a random voice); an unknown one names `listing` (how
     this interface lists the voices) in its error."""
     if name is None:

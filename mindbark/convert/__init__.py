@@ -9,10 +9,12 @@ from ..checkpoint import check_weights, weight_shapes
 from ..config import BarkConfig
 from ..errors import ConversionError
 from ..models.bark import build_submodels
+from ..models.encodec_encoder import EncodecEncoder
 from ..paths import MARKER, converted_dir, write_marker
 from .mapping import map_tensors
 from .reader import read_hf_tensors
 from .suno import convert_suno, is_suno_dir
+from .tables import ENCODER
 from .writer import atomic_directory, carry_files
 
 __all__ = ["ConversionError", "convert_checkpoint", "convert_cached"]
@@ -21,7 +23,8 @@ __all__ = ["ConversionError", "convert_checkpoint", "convert_cached"]
 def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str | None = None) -> Path:
     """Convert the Bark checkpoint in `src` (what `suno/bark-small` and `suno/bark` hold) into `dst`.
 
-    The result holds one safetensors file per sub-model plus the carried config, tokenizer and speaker files.
+    The result holds one safetensors file per sub-model plus the carried config, tokenizer and speaker files, and
+    EnCodec's encoder in `codec_encoder.safetensors`, which only voices made from recordings load.
     Nothing is left at `dst` if any check fails. A directory of Suno's original `.pt` files (no `config.json`)
     is read by `suno.convert_suno` into the same layout.
 
@@ -46,7 +49,10 @@ def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str 
     except ValueError as e:
         raise ConversionError(str(e)) from None
     mapped = map_tensors(read_hf_tensors(src), cfg)
-    for name, cell in build_submodels(cfg).items():
+    cells = {**build_submodels(cfg), ENCODER: EncodecEncoder(cfg.codec)}
+    if not mapped[ENCODER]:  # a checkpoint saved without EnCodec's encoder still generates
+        del mapped[ENCODER], cells[ENCODER]
+    for name, cell in cells.items():
         check_weights(mapped[name], weight_shapes(cell), f"{src} ({name})")
     with atomic_directory(dst, overwrite) as tmp:
         for name, tensors in mapped.items():
@@ -56,15 +62,21 @@ def convert_checkpoint(src, dst, overwrite: bool = False, codec=None, size: str 
     return dst
 
 
-def convert_cached(src: Path) -> Path:
-    """Convert `src` once into the cache and return the converted directory; later calls reuse it."""
+def convert_cached(src: Path, convert=None) -> Path:
+    """Convert `src` (a directory, or a single checkpoint file) once into the cache and return the converted
+    directory; later calls reuse it. A changed file (size or time) converts again.
+
+    Args:
+        src: what to convert.
+        convert: `(src, dst, overwrite)` -> dst; default `convert_checkpoint` (Bark).
+    """
     src = src.resolve()
     stamp = hashlib.sha256(str(src).encode())
-    for f in sorted(src.iterdir()):
+    for f in sorted(src.iterdir()) if src.is_dir() else [src]:
         if f.is_file():
             st = f.stat()
             stamp.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     dst = converted_dir() / f"{src.name}-{stamp.hexdigest()[:16]}"
     if not (dst / MARKER).exists():
-        convert_checkpoint(src, dst, overwrite=True)
+        (convert or convert_checkpoint)(src, dst, overwrite=True)
     return dst

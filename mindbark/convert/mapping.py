@@ -19,6 +19,7 @@ def _tables(cfg: BarkConfig) -> dict:
         "coarse_acoustics": compile_table(tables.CAUSAL),
         "fine_acoustics": compile_table(tables.FINE_TIED if cfg.fine_acoustics.tie_word_embeddings else tables.FINE),
         "codec_model": compile_table(tables.CODEC),
+        tables.ENCODER: compile_table(tables.CODEC_ENCODER),
     }
 
 
@@ -33,17 +34,31 @@ def lookup(rules: list, name: str):
 def map_tensors(tensors: dict, cfg: BarkConfig) -> dict:
     """Rename `transformers` Bark tensors into {sub-model: {mindbark name: float32 array}}.
 
-    Raises ConversionError on a tensor that no table entry and no dropped prefix accounts for.
+    Raises ConversionError on a tensor that no table entry accounts for.
     """
     rules = _tables(cfg)
-    out = {name: {} for name in tables.SUBMODELS}
+    out = {name: {} for name in (*tables.SUBMODELS, tables.ENCODER)}
     for name in sorted(tensors):
-        if name.startswith(tables.DROPPED_PREFIXES):
-            continue
         sub, _, rest = name.partition(".")
+        if name.startswith(tables.ENCODER_PREFIX):
+            sub = tables.ENCODER
         known, dst = lookup(rules[sub], rest) if sub in rules else (False, None)
         if not known:
             raise ConversionError(f"unknown tensor {name} in checkpoint: not a Bark weight mindbark can map")
         if dst is not None:
             out[sub][dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
+    return out
+
+
+def rename(tensors: dict, table: dict, where, what: str = "a Bark weight") -> dict:
+    """{name: array} renamed by `table` into float32 arrays; a name no entry accounts for is a ConversionError
+    naming `where` (the file) and `what` the tensors should be."""
+    rules = compile_table(table)
+    out = {}
+    for name in sorted(tensors):
+        known, dst = lookup(rules, name)
+        if not known:
+            raise ConversionError(f"{where}: unknown tensor {name}: not {what} mindbark can map")
+        if dst is not None:
+            out[dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
     return out

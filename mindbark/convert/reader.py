@@ -52,7 +52,8 @@ def _read_torch_bin(path: Path) -> dict:
 
 
 def fold_weight_norm(tensors: dict) -> dict:
-    """Replace each (g, v) weight-norm pair with weight = g * v / ||v||, the norm taken over all but axis 0."""
+    """Replace each (g, v) weight-norm pair with weight = g * v / ||v||, the norm taken over the axes where g has
+    size 1: all but axis 0 for EnCodec's convolutions, all but the taps for HuBERT's positional one (dim=2)."""
     out = dict(tensors)
     for g_suffix, v_suffix in _WEIGHT_NORM.items():
         for name in [n for n in tensors if n.endswith(g_suffix)]:
@@ -62,7 +63,10 @@ def fold_weight_norm(tensors: dict) -> dict:
                 raise ConversionError(f"weight-norm tensor {name} has no matching {v_name}")
             g = out.pop(name).astype(np.float64)
             v = out.pop(v_name).astype(np.float64)
-            norm = np.sqrt((v ** 2).sum(axis=tuple(range(1, v.ndim)), keepdims=True))
+            if g.ndim != v.ndim or any(a not in (1, b) for a, b in zip(g.shape, v.shape)):
+                raise ConversionError(f"weight-norm tensors {name} {g.shape} and {v_name} {v.shape} do not match")
+            axes = tuple(i for i, n in enumerate(g.shape) if n == 1)
+            norm = np.sqrt((v ** 2).sum(axis=axes, keepdims=True))
             out[base + ".weight"] = (g * v / norm).astype(np.float32)
     return out
 

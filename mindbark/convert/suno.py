@@ -27,10 +27,12 @@ from ..constants import (CODEBOOK_SIZE, COARSE_INFER_TOKEN, N_COARSE_CODEBOOKS, 
                          SEMANTIC_PAD_TOKEN, SEMANTIC_VOCAB_SIZE)
 from ..errors import ConversionError
 from ..models.bark import build_submodels
+from ..models.encodec_encoder import EncodecEncoder
 from ..paths import write_marker
 from . import suno_tables
-from .mapping import compile_table, lookup
+from .mapping import rename
 from .reader import fold_weight_norm
+from .tables import ENCODER
 from .writer import atomic_directory
 
 SIZES = {"large": "_2", "small": ""}  # file-name suffix of each model size
@@ -167,20 +169,6 @@ def _numpy_state(state, path: Path) -> dict:
     return out
 
 
-def _rename(tensors: dict, table: dict, path: Path, dropped: tuple = ()) -> dict:
-    rules = compile_table(table)
-    out = {}
-    for name in sorted(tensors):
-        if name.startswith(dropped):
-            continue
-        known, dst = lookup(rules, name)
-        if not known:
-            raise ConversionError(f"{path}: unknown tensor {name}: not a Bark weight mindbark can map")
-        if dst is not None:
-            out[dst] = np.ascontiguousarray(tensors[name], dtype=np.float32)
-    return out
-
-
 def _hf_config(args: dict, fine: bool, path: Path) -> dict:
     """Suno's `model_args` as a Hugging Face Bark sub-config (bark-small.json's layout)."""
     args = dict(args)
@@ -208,13 +196,15 @@ def read_suno_model(path: Path, name: str) -> tuple[dict, dict]:
             wte = f"transformer.wtes.{int(head.split('.')[1]) + given}.weight"
             if wte not in tensors or not np.array_equal(tensors[head], tensors[wte]):
                 raise ConversionError(f"{path}: {head} is not tied to {wte}, as Bark's fine model ties them")
-    return cfg, _rename(tensors, suno_tables.FINE if fine else suno_tables.CAUSAL, path)
+    return cfg, rename(tensors, suno_tables.FINE if fine else suno_tables.CAUSAL, path)
 
 
-def read_codec(path: Path) -> dict:
-    """EnCodec 24 kHz's decoder and codebooks under mindbark's names, weight norm folded."""
+def read_codec(path: Path) -> tuple[dict, dict]:
+    """EnCodec 24 kHz under mindbark's names, weight norm folded: (decoder and codebooks, encoder)."""
     tensors = fold_weight_norm(_numpy_state(_torch_load(path), path))
-    return _rename(tensors, suno_tables.CODEC, path, suno_tables.CODEC_DROPPED_PREFIXES)
+    encoder = {k: v for k, v in tensors.items() if k.startswith("encoder.")}
+    decoder = {k: v for k, v in tensors.items() if k not in encoder}
+    return rename(decoder, suno_tables.CODEC, path), rename(encoder, suno_tables.CODEC_ENCODER, path)
 
 
 def _check_sizes(sub_configs: dict, files: dict, cfg: BarkConfig, codec: Path):
@@ -254,9 +244,9 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
                  "codec_config": ENCODEC_24KHZ}
     cfg = BarkConfig.from_hf(hf_config)
     _check_sizes(sub_configs, files, cfg, codec_path)
-    mapped["codec_model"] = read_codec(codec_path)
-    files["codec_model"] = codec_path
-    for name, cell in build_submodels(cfg).items():
+    mapped["codec_model"], mapped[ENCODER] = read_codec(codec_path)
+    files["codec_model"] = files[ENCODER] = codec_path
+    for name, cell in {**build_submodels(cfg), ENCODER: EncodecEncoder(cfg.codec)}.items():
         check_weights(mapped[name], weight_shapes(cell), f"{files[name]} ({name})")
     with atomic_directory(dst, overwrite) as tmp:
         for name, tensors in mapped.items():
@@ -266,5 +256,5 @@ def convert_suno(src, dst, overwrite: bool = False, codec=None, size: str | None
             if (src / f).is_file():
                 shutil.copyfile(src / f, tmp / f)
         write_marker(tmp, {"source_format": "suno",
-                           "source_files": sorted(p.name for p in files.values())})
+                           "source_files": sorted({p.name for p in files.values()})})
     return dst

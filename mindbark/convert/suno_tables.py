@@ -58,5 +58,16 @@ CODEC = {
     "quantizer.vq.layers.{}._codebook.inited": None,
 }
 
-# Bark only decodes; the whole EnCodec encoder is dropped
-CODEC_DROPPED_PREFIXES = ("encoder.",)
+# the encoder goes to a file of its own (`codec_encoder`), which generation never loads
+CODEC_ENCODER = {
+    "encoder.model.{}.conv.conv.weight": "encoder.layers.{}.conv.weight",
+    "encoder.model.{}.conv.conv.bias": "encoder.layers.{}.conv.bias",
+    "encoder.model.{}.block.{}.conv.conv.weight": "encoder.layers.{}.block.{}.conv.weight",
+    "encoder.model.{}.block.{}.conv.conv.bias": "encoder.layers.{}.block.{}.conv.bias",
+    "encoder.model.{}.shortcut.conv.conv.weight": "encoder.layers.{}.shortcut.conv.weight",
+    "encoder.model.{}.shortcut.conv.conv.bias": "encoder.layers.{}.shortcut.conv.bias",
+    "encoder.model.{}.lstm.weight_ih_l{}": "encoder.layers.{}.lstm.weight_ih_l{}",
+    "encoder.model.{}.lstm.weight_hh_l{}": "encoder.layers.{}.lstm.weight_hh_l{}",
+    "encoder.model.{}.lstm.bias_ih_l{}": "encoder.layers.{}.lstm.bias_ih_l{}",
+    "encoder.model.{}.lstm.bias_hh_l{}": "encoder.layers.{}.lstm.bias_hh_l{}",
+}

@@ -4,6 +4,9 @@ Numbers in a source name are matched by `{}`. A `None` destination means the ten
 """
 
 SUBMODELS = ("semantic", "coarse_acoustics", "fine_acoustics", "codec_model")
+# EnCodec's encoder, which generation never loads: a file of its own, for voices made from recordings
+ENCODER = "codec_encoder"
+ENCODER_PREFIX = "codec_model.encoder."
 
 _GPT_BLOCK = {
     "layers.{}.layernorm_1.weight": "h.{}.ln_1.weight",
@@ -57,5 +60,48 @@ CODEC = {
     "quantizer.layers.{}.codebook.inited": None,
 }
 
-# Bark only decodes; the whole EnCodec encoder is dropped
-DROPPED_PREFIXES = ("codec_model.encoder.",)
+# weight norm is folded into `.weight` before this table applies; names are the ones after `codec_model.`
+CODEC_ENCODER = {
+    "encoder.layers.{}.conv.weight": "encoder.layers.{}.conv.weight",
+    "encoder.layers.{}.conv.bias": "encoder.layers.{}.conv.bias",
+    "encoder.layers.{}.block.{}.conv.weight": "encoder.layers.{}.block.{}.conv.weight",
+    "encoder.layers.{}.block.{}.conv.bias": "encoder.layers.{}.block.{}.conv.bias",
+    "encoder.layers.{}.shortcut.conv.weight": "encoder.layers.{}.shortcut.conv.weight",
+    "encoder.layers.{}.shortcut.conv.bias": "encoder.layers.{}.shortcut.conv.bias",
+    "encoder.layers.{}.lstm.weight_ih_l{}": "encoder.layers.{}.lstm.weight_ih_l{}",
+    "encoder.layers.{}.lstm.weight_hh_l{}": "encoder.layers.{}.lstm.weight_hh_l{}",
+    "encoder.layers.{}.lstm.bias_ih_l{}": "encoder.layers.{}.lstm.bias_ih_l{}",
+    "encoder.layers.{}.lstm.bias_hh_l{}": "encoder.layers.{}.lstm.bias_hh_l{}",
+}
+
+# HuBERT from a `transformers` HubertModel snapshot (facebook/hubert-base-ls960); weight norm folded first
+HUBERT = {
+    "feature_extractor.conv_layers.{}.conv.weight": "feature_extractor.conv_layers.{}.conv.weight",
+    "feature_extractor.conv_layers.{}.conv.bias": "feature_extractor.conv_layers.{}.conv.bias",
+    "feature_extractor.conv_layers.{}.layer_norm.weight": "feature_extractor.conv_layers.{}.layer_norm.weight",
+    "feature_extractor.conv_layers.{}.layer_norm.bias": "feature_extractor.conv_layers.{}.layer_norm.bias",
+    "feature_projection.layer_norm.weight": "feature_projection.layer_norm.weight",
+    "feature_projection.layer_norm.bias": "feature_projection.layer_norm.bias",
+    "feature_projection.projection.weight": "feature_projection.projection.weight",
+    "feature_projection.projection.bias": "feature_projection.projection.bias",
+    "encoder.pos_conv_embed.conv.weight": "encoder.pos_conv_embed.weight",
+    "encoder.pos_conv_embed.conv.bias": "encoder.pos_conv_embed.bias",
+    "encoder.layer_norm.weight": "encoder.layer_norm.weight",
+    "encoder.layer_norm.bias": "encoder.layer_norm.bias",
+    **{f"encoder.layers.{{}}.{name}.{p}": f"encoder.layers.{{}}.{name}.{p}" for p in ("weight", "bias") for name in (
+        "attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.out_proj", "layer_norm",
+        "feed_forward.intermediate_dense", "feed_forward.output_dense", "final_layer_norm")},
+    "masked_spec_embed": None,  # the vector that replaces masked frames in training
+}
+
+# the semantic quantizer's state dict (`CustomTokenizer`); its LSTM sits in mindbark's LSTM cell
+QUANTIZER = {
+    "lstm.weight_ih_l{}": "lstm.lstm.weight_ih_l{}",
+    "lstm.weight_hh_l{}": "lstm.lstm.weight_hh_l{}",
+    "lstm.bias_ih_l{}": "lstm.lstm.bias_ih_l{}",
+    "lstm.bias_hh_l{}": "lstm.lstm.bias_hh_l{}",
+    "intermediate.weight": "intermediate.weight",
+    "intermediate.bias": "intermediate.bias",
+    "fc.weight": "fc.weight",
+    "fc.bias": "fc.bias",
+}

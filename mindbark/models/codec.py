@@ -14,9 +14,9 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
 
-from .. import kernels
+from .. import kernels, layers
 from ..config import CodecConfig
-from ..graph_ops import concat, rows, split
+from ..graph_ops import concat, rows
 from ..jit import compiled
 from ..layers import Conv1d, ConvTranspose1d
 
@@ -28,6 +28,20 @@ CHUNK = 128
 def _tail(x, n: int):
     """The last n rows of (B, T, C)."""
     return rows(x, x.shape[1] - n, n)
+
+
+def causal_context(x, context, first, reflect: bool):
+    """The rows a causal conv reads before chunk x (B, T, C): the previous chunk's last rows (`context`), or at the
+    signal's start (`first`) its reflection, x[pad], ..., x[1] (zeros without `reflect`), as EnCodec pads."""
+    pad = context.shape[1]
+    if reflect:
+        # a signal no longer than the padding is reflected after zeros are appended, as EnCodec does
+        short = x.shape[1] <= pad
+        ext = concat([x, ops.zeros((x.shape[0], pad + 1 - x.shape[1], x.shape[2]), x.dtype)], 1) if short else x
+        start = ops.gather(ext, Tensor(np.arange(pad, 0, -1), ms.int32), 1)
+    else:
+        start = ops.zeros(context.shape, x.dtype)
+    return ops.select(ops.tile(first.reshape(1, 1, 1), context.shape), start, context)
 
 
 class PaddedConv1d(nn.Cell):
@@ -50,15 +64,7 @@ class PaddedConv1d(nn.Cell):
     def construct(self, x, context=None, first=None):  # (B, T, C) -> (B, T, Cout), new context
         if not self.pad:
             return self.conv(x), None
-        if self.reflect:
-            # a signal no longer than the padding is reflected after zeros are appended, as EnCodec does
-            short = x.shape[1] <= self.pad
-            ext = concat([x, ops.zeros((x.shape[0], self.pad + 1 - x.shape[1], x.shape[2]), x.dtype)], 1) \
-                if short else x
-            start = ops.gather(ext, Tensor(np.arange(self.pad, 0, -1), ms.int32), 1)
-        else:
-            start = ops.zeros(context.shape, x.dtype)
-        context = ops.select(ops.tile(first.reshape(1, 1, 1), context.shape), start, context)
+        context = causal_context(x, context, first, self.reflect)
         if self.sum_taps is not None and x.dtype == ms.float32 and x.shape[1] >= self.pad:
             return self._taps_on_outputs(x, context), _tail(x, self.pad)
         x = concat([context, x], axis=1)
@@ -89,36 +95,16 @@ class PaddedConvTranspose1d(nn.Cell):
         return self.conv(x, overhang)
 
 
-class LSTM(nn.Cell):
-    """Residual LSTM over time on a (B, T, C) signal; its state (h and c stacked) carries across chunks.
-
-    On CPU in fp32 each layer is one GEMM for every step's input projection and mindbark's recurrence kernel
-    (`kernels/lstm.cc`): `nn.LSTM` takes twice torch's LSTM's time there.
-    """
+class LSTM(layers.LSTM):
+    """Residual LSTM over time on a (B, T, C) signal; its state (h and c stacked) carries across chunks."""
 
     def __init__(self, dim: int, num_layers: int):
-        super().__init__()
-        self.lstm = nn.LSTM(dim, dim, num_layers, batch_first=True)
+        super().__init__(dim, dim, num_layers)
         self.state_shape = (2, num_layers, dim)  # per batch item: the batch axis goes after num_layers
-        self.recurrence = kernels.custom_op("LstmLayer", 4)
-        self.matmul = ops.MatMul(transpose_b=True)
 
     def construct(self, x, state, first=None):
-        if self.recurrence is None or x.dtype != ms.float32:
-            y, (h, c) = self.lstm(x, (state[0], state[1]))
-            return y + x, ops.stack([h, c])
-        b, t, dim = x.shape
-        y, hs, cs = x, (), ()
-        for i in range(self.lstm.num_layers):
-            bias = self.lstm.b_ih_list[i] + self.lstm.b_hh_list[i]
-            projected = ops.bias_add(self.matmul(y.reshape(b * t, dim), self.lstm.w_ih_list[i]), bias)
-            steps = self.recurrence(projected.reshape(b, t, 4 * dim), self.lstm.w_hh_list[i], state[0][i],
-                                    state[1][i])  # (2, B, T, dim): h and c after every step
-            h, c = split(steps, 1, axis=0)  # by split: StridedSlice copies steps[0] slowly
-            y = h.reshape(b, t, dim)
-            hs = hs + (_tail(y, 1).reshape(1, b, dim),)
-            cs = cs + (_tail(c.reshape(b, t, dim), 1).reshape(1, b, dim),)
-        return y + x, ops.stack([concat(hs, axis=0), concat(cs, axis=0)])
+        y, h, c = self.run(x, state[0], state[1])
+        return y + x, ops.stack([h, c])
 
 
 class ResnetBlock(nn.Cell):
@@ -140,27 +126,20 @@ class ResnetBlock(nn.Cell):
         return (x if self.shortcut is None else self.shortcut(x)[0]) + y, context
 
 
-class SEANetDecoder(nn.Cell):
-    """EnCodec's SEANet decoder on channels-last signals: (B, T, hidden) -> (B, T * hop_length, channels).
+class Stack(nn.Cell):
+    """Layers run in order on channels-last chunks; every layer with a `state_shape` takes the state the previous
+    chunk left and returns its own (`state_shapes`), the rest (ELUs) are plain functions."""
 
-    Every stage but the ELUs carries a state tensor from chunk to chunk (`state_shapes`).
-    """
-
-    def __init__(self, cfg: CodecConfig, dtype=ms.float32):
+    def __init__(self, layers: list):
         super().__init__()
-        scale = 2 ** len(cfg.upsampling_ratios)
-        layers = [PaddedConv1d(cfg, cfg.hidden_size, scale * cfg.num_filters, cfg.kernel_size, dtype=dtype),
-                  LSTM(scale * cfg.num_filters, cfg.num_lstm_layers)]
-        for ratio in cfg.upsampling_ratios:
-            ch = scale * cfg.num_filters
-            layers += [nn.ELU(), PaddedConvTranspose1d(cfg, ch, ch // 2, 2 * ratio, ratio, dtype)]
-            layers += [ResnetBlock(cfg, ch // 2, cfg.dilation_growth_rate ** j, dtype)
-                       for j in range(cfg.num_residual_layers)]
-            scale //= 2
-        layers += [nn.ELU(), PaddedConv1d(cfg, cfg.num_filters, cfg.audio_channels, cfg.last_kernel_size, dtype=dtype)]
-        self.layers = nn.CellList(layers)  # names follow transformers' decoder.layers.N
+        self.layers = nn.CellList(layers)  # names follow transformers' {encoder,decoder}.layers.N
         self.stateful = tuple(hasattr(layer, "state_shape") for layer in layers)
         self.state_shapes = [layer.state_shape for layer in layers if hasattr(layer, "state_shape")]
+
+    def initial_states(self, batch: int, dtype) -> tuple:
+        """The states before a signal's first chunk: zeros."""
+        shapes = [(s[0], s[1], batch, s[2]) if len(s) == 3 else (batch,) + s for s in self.state_shapes]
+        return tuple(Tensor(np.zeros(shape, np.float32), dtype) for shape in shapes)
 
     def construct(self, x, states, first):
         new = ()
@@ -171,6 +150,23 @@ class SEANetDecoder(nn.Cell):
             else:
                 x = self.layers[i](x)
         return x, new
+
+
+class SEANetDecoder(Stack):
+    """EnCodec's SEANet decoder on channels-last signals: (B, T, hidden) -> (B, T * hop_length, channels)."""
+
+    def __init__(self, cfg: CodecConfig, dtype=ms.float32):
+        scale = 2 ** len(cfg.upsampling_ratios)
+        layers = [PaddedConv1d(cfg, cfg.hidden_size, scale * cfg.num_filters, cfg.kernel_size, dtype=dtype),
+                  LSTM(scale * cfg.num_filters, cfg.num_lstm_layers)]
+        for ratio in cfg.upsampling_ratios:
+            ch = scale * cfg.num_filters
+            layers += [nn.ELU(), PaddedConvTranspose1d(cfg, ch, ch // 2, 2 * ratio, ratio, dtype)]
+            layers += [ResnetBlock(cfg, ch // 2, cfg.dilation_growth_rate ** j, dtype)
+                       for j in range(cfg.num_residual_layers)]
+            scale //= 2
+        layers += [nn.ELU(), PaddedConv1d(cfg, cfg.num_filters, cfg.audio_channels, cfg.last_kernel_size, dtype=dtype)]
+        super().__init__(layers)
 
 
 class Codebook(nn.Cell):
@@ -215,11 +211,6 @@ class EncodecDecoder(nn.Cell):
         self.decoder = SEANetDecoder(cfg, dtype)
         self._step = compiled(self.construct, self, "codec")
 
-    def initial_states(self, batch: int) -> tuple:
-        """The decoder's state before the first frame: zeros."""
-        shapes = [(s[0], s[1], batch, s[2]) if len(s) == 3 else (batch,) + s for s in self.decoder.state_shapes]
-        return tuple(Tensor(np.zeros(shape, np.float32), self.dtype) for shape in shapes)
-
     def construct(self, codes, states, first):
         """Waveforms (B, T * hop_length) of codes (B, n_q, T) that follow the ones `states` came from (or start
         the signal, when `first`), and the states after them."""
@@ -239,7 +230,7 @@ class EncodecDecoder(nn.Cell):
         codes = codes.asnumpy() if isinstance(codes, Tensor) else np.asarray(codes)
         size = CHUNK if t > self.config.kernel_size else t
         codes = np.pad(codes, ((0, 0), (0, 0), (0, -t % size)))
-        states, audio = self.initial_states(b), []
+        states, audio = self.decoder.initial_states(b, self.dtype), []
         for i, start in enumerate(range(0, codes.shape[2], size)):
             chunk = Tensor(codes[:, :, start:start + size].astype(np.int32))
             out, states = self._step(chunk, ms.mutable(states), Tensor(i == 0))
