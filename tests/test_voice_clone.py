@@ -302,10 +302,11 @@ def test_quantizer_conversion_reads_info_and_refuses_others(refs, tmp_path):
 def test_names_resolve_offline_with_one_line(offline):
     from mindbark import hub
 
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download facebook/hubert-base-ls960 --local-dir "
-                                                "hubert-base-ls960`, copy that folder here and pass --hubert"):
+    with pytest.raises(FileNotFoundError, match=r"hf download facebook/hubert-base-ls960 --local-dir "
+                                                r"hubert-base-ls960`, copy that folder here and give its path "
+                                                r"\(./hubert-base-ls960\) as --hubert"):
         hub.resolve_hubert("hubert-base")
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download GitMylo/bark-voice-cloning "
+    with pytest.raises(FileNotFoundError, match="hf download GitMylo/bark-voice-cloning "
                                                 "quantifier_hubert_base_ls960_14.pth"):
         hub.resolve_quantizer("quantizer-en")
     assert hub.resolve_hubert("tiny-random") == hub.resolve_hubert("tiny-random")  # built once
