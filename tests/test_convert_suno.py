@@ -191,7 +191,9 @@ def test_causal_logits_match_suno(suno, model, name):
     with torch.no_grad():
         ref = ref_model(torch.tensor(ids))[0].numpy()  # Suno returns the last position's logits
     gpt.setup_cache(2)
-    out, _ = gpt(gpt.embed(Tensor(ids, ms.int32)), Tensor(0, ms.int64), Tensor(np.ones((2, gpt.config.block_size), bool)))
+    keys = Tensor(np.ones((2, gpt.config.block_size), bool))
+    no_past = Tensor(np.zeros((2, 1), bool))  # a prompt from position 0: one masked slot, as `forward` gives it
+    out, _ = gpt.prompt_chunk(gpt.embed(Tensor(ids, ms.int32)), Tensor(0, ms.int64), keys, gpt.cache.prefix(1), no_past)
     np.testing.assert_allclose(out.asnumpy()[:, -1:], ref, atol=ATOL, rtol=0)
 
 
