@@ -20,7 +20,8 @@ class ServeConfig:
         device / dtype / offload: as `BarkModel.from_pretrained`.
         host / port: where uvicorn listens; 127.0.0.1 unless the operator opens it.
         batch_size: chunks generated together, across requests.
-        batch_wait: seconds the scheduler waits for more chunks once one arrived at an idle model.
+        batch_wait: seconds the scheduler waits for more chunks once one arrived at an idle model (little beside a
+            generation's seconds, and enough for clients that start together to meet).
         max_queue: requests admitted at once (waiting or generating); more get 429.
         max_input_chars: longest `input` accepted (413 beyond).
         max_duration: the most seconds of audio per chunk a request may ask for (None: Bark's ~15 s).
@@ -38,7 +39,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = 8
-    batch_wait: float = 0.02
+    batch_wait: float = 0.1
     max_queue: int = 64
     max_input_chars: int = 4096
     max_duration: float | None = None
