@@ -118,3 +118,20 @@ def test_long_form_arguments_are_checked(capsys):
         with pytest.raises(SystemExit):
             bench_long.parse_args(argv)
     assert "--voice nobody: no such preset" in capsys.readouterr().err
+
+
+def test_serve_benchmark_runs_both_rounds(tmp_path, cache):
+    pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[serve]'")
+    out = tmp_path / "serve.json"
+    proc = subprocess.run([sys.executable, "benchmarks/bench_serve.py", "--model", "tiny", "--clients", "3",
+                           "--semantic-tokens", "8", "--cache-dir", str(cache), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["audio_equal_between_rounds"]
+    for way in ("one_at_a_time", "concurrent"):
+        f = doc["figures"][way]
+        assert f["audio_s"] == pytest.approx(3 * 3840 / 24_000)  # 8 semantic tokens: 3840 samples each
+        assert 0 < f["ttfb_p50_s"] <= f["latency_p95_s"] <= f["wall_s"] and f["throughput"] > 0
+    assert doc["figures"]["throughput_ratio"] > 0
+    assert "| throughput, audio s / wall s |" in proc.stdout

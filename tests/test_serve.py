@@ -279,6 +279,25 @@ def test_queue_full_and_clients_that_leave(guarded):
     assert produced < 1.0  # the last request's half second: the 15 s ones were never decoded
 
 
+def test_a_failing_batch_answers_500_and_the_server_goes_on(guarded):
+    base, uv = guarded
+    scheduler = uv.config.app.state.service.scheduler
+    run_batch = scheduler.run_batch
+
+    def broken(jobs, alive):
+        scheduler.run_batch = run_batch  # fails once
+        raise RuntimeError("a planted failure")
+
+    scheduler.run_batch = broken
+    try:
+        failed = speech(base, headers=AUTH)
+    finally:
+        scheduler.run_batch = run_batch
+    assert failed.status_code == 500 and failed.json()["error"]["type"] == "server_error"
+    assert "planted" not in failed.text  # internals stay in the server's log
+    assert speech(base, headers=AUTH).status_code == 200
+
+
 def test_time_limit_and_shutdown():
     with serving(request_timeout=1.0, shutdown_timeout=0.5) as (base, uv):
         late = speech(base, **{**LONG_WORK, "headers": None})
