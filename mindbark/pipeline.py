@@ -72,6 +72,15 @@ class _Stage:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
+def _stages(model) -> tuple:
+    """The semantic, coarse and fine stage functions of `model`'s engine: the host-sampling ones, or those of its
+    `device_engine` (`generation.device`), which take the same arguments."""
+    engine = getattr(model, "device_engine", None)
+    if engine is None:
+        return generate_semantic, generate_coarse, generate_fine
+    return engine.semantic, engine.coarse, engine.fine
+
+
 def as_rng(seed_or_rng) -> np.random.Generator:
     return seed_or_rng if isinstance(seed_or_rng, np.random.Generator) else np.random.default_rng(seed_or_rng)
 
@@ -97,7 +106,7 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
     with _Stage(model, {} if timings is None else timings, "semantic", silent) as bar:
         bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
-        return generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
+        return _stages(model)[0](model.semantic, text_prompt(input_ids, mask), history, config.semantic,
                                  as_rng(seed), bar)
 
 
@@ -114,14 +123,15 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
     rng = as_rng(seed)
     timings = {} if timings is None else timings
     codes = [None] * semantic.shape[0]
+    _, coarse_stage, fine_stage = _stages(model)
     for items in _groups(voices):
         voice = voices[items[0]]
         with _Stage(model, timings, "coarse", silent) as bar:
             bar.total = int(coarse_lengths(lengths[items]).max())
-            coarse, frames = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
-                                             config.coarse, rng, bar)
+            coarse, frames = coarse_stage(model.coarse_acoustics, semantic[items], lengths[items], voice,
+                                          config.coarse, rng, bar)
         with _Stage(model, timings, "fine", silent) as bar:
-            fine = generate_fine(model.fine_acoustics, coarse, frames, voice, config.fine, rng, bar)
+            fine = fine_stage(model.fine_acoustics, coarse, frames, voice, config.fine, rng, bar)
         for j, i in enumerate(items):
             codes[i] = fine[j]
     return codes

@@ -1,0 +1,79 @@
+"""Choosing the next token inside a compiled graph: greedy, or temperature sampling with top-k / top-p, seeded.
+
+The device engine's graphs end here, so only the chosen ids leave the device. The rules are the host sampler's
+(`generation.sampling`): top-k, then top-p over the top-k survivors' probabilities (before the temperature), then
+softmax at the temperature. A draw is Gumbel-max over uniform noise hashed from (seed, draw, index): no random
+state lives in a kernel, so a seed gives the same tokens on every call, graph and process, and no noise crosses
+from the host. Greedy takes the argmax of the unfiltered logits, as the host does.
+
+Settings arrive as tensors, so one compiled graph serves every temperature, top-k and top-p.
+"""
+
+import mindspore as ms
+import numpy as np
+from mindspore import Tensor, ops
+
+from ..graph_ops import arange, softmax
+
+# murmur3's 32-bit finalizer constants, as signed int32 (the products wrap as uint32's do)
+_M1, _M2 = 0x85EBCA6B - 2**32, 0xC2B2AE35 - 2**32
+_GOLDEN = 0x9E3779B9 - 2**32
+
+
+def settings(temperature: float | None, top_k: int | None, top_p: float | None, vocab: int) -> Tensor:
+    """A stage's sampling settings (host side) as the graph reads them: (temperature, noise scale, top_k, top_p),
+    float32. Greedy: temperature 1 without noise and no filter, so the pick is the argmax of the logits."""
+    if not temperature:
+        return Tensor(np.array([1.0, 0.0, vocab, 2.0], np.float32))
+    k = vocab if top_k is None else min(int(top_k), vocab)
+    p = 2.0 if top_p is None or top_p >= 1 else float(top_p)  # 2: a cumulative sum never reaches it
+    return Tensor(np.array([temperature, 1.0, k, p], np.float32))
+
+
+def _shr(x, n: int):
+    """Logical right shift of int32 `x` by n bits (RightShift is arithmetic on signed ints)."""
+    return ops.bitwise_and(ops.RightShift()(x, ops.fill(ms.int32, x.shape, n)), Tensor((1 << (32 - n)) - 1, ms.int32))
+
+
+def _mix(x):
+    """murmur3's finalizer: every input bit flips about half of the output bits."""
+    x = ops.bitwise_xor(x, _shr(x, 16)) * Tensor(_M1, ms.int32)
+    x = ops.bitwise_xor(x, _shr(x, 13)) * Tensor(_M2, ms.int32)
+    return ops.bitwise_xor(x, _shr(x, 16))
+
+
+def uniform(seed, draw, shape: tuple):
+    """Uniform noise in (0, 1) of `shape`, a function of int32 scalars `seed` and `draw` (which call this is) and
+    each element's index only."""
+    key = _mix(_mix(seed.reshape(1) * Tensor(_GOLDEN, ms.int32) + draw.reshape(1)))  # (1,)
+    n = int(np.prod(shape))
+    h = _mix(ops.bitwise_xor(arange(n).astype(ms.int32), ops.tile(key, (n,))))
+    h = _mix(h + ops.tile(key, (n,)))
+    return ((_shr(h, 8).astype(ms.float32) + 0.5) * float(2.0 ** -24)).reshape(shape)
+
+
+def pick(logits, params, seed, draw):
+    """Next ids (N,) int32 for logits (N, V), and the probabilities (N, V) they were drawn from (at greedy: the
+    softmax of the logits, as the host sampler gives for `min_eos_p`).
+
+    Args:
+        logits: (N, V), any float dtype; sampled in float32.
+        params: `settings(...)`, (4,) float32.
+        seed, draw: int32 scalars (as (1,) tensors) that pick the noise.
+    """
+    logits = logits.astype(ms.float32)
+    n, v = logits.shape
+    temperature, scale, top_k, top_p = params[0], params[1], params[2], params[3]
+    ordered = ops.Sort(-1, True)(logits)[0]  # (N, V), descending
+    rank = ops.tile(arange(v).astype(ms.float32).reshape(1, v), (n, 1))
+    in_k = rank < top_k
+    sorted_p = softmax(ops.select(in_k, ordered, ops.fill(ms.float32, (n, v), -np.inf)))
+    before = ops.CumSum()(sorted_p, 1) - sorted_p  # mass of the more likely tokens
+    kept = ops.logical_and(in_k, before < top_p).astype(ms.int32).sum(axis=1)  # (N,) >= 1: the first always stays
+    threshold = ops.gather_elements(ordered, 1, (kept - 1).reshape(n, 1))  # (N, 1) the least likely kept logit
+    keep = logits >= ops.tile(threshold, (1, v))
+    scaled = ops.select(keep, logits, ops.fill(ms.float32, (n, v), -np.inf)) / temperature
+    probs = softmax(scaled)
+    gumbel = -ops.log(-ops.log(uniform(seed, draw, (n, v))))
+    ids = ops.Argmax(-1, ms.int32)(scaled + gumbel * scale)
+    return ids, probs
