@@ -79,7 +79,10 @@ class LayerNorm(nn.Cell):
 
     def construct(self, x):
         bias = self.bias if self.bias is not None else self.zeros
-        if self.kernel is not None and x.dtype == ms.float32:
+        if x.dtype != ms.float32:  # statistics in float32, as torch keeps them for half precision
+            return self.norm(x.astype(ms.float32), self.weight.astype(ms.float32), bias.astype(ms.float32))[0] \
+                .astype(x.dtype)
+        if self.kernel is not None:
             return self.kernel(x, self.weight, bias)
         return self.norm(x, self.weight, bias)[0]
 

@@ -72,7 +72,7 @@ class _Stage:
         self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.start
 
 
-def _stages(model) -> tuple:
+def stages(model) -> tuple:
     """The semantic, coarse and fine stage functions of `model`'s engine: the host-sampling ones, or those of its
     `device_engine` (`generation.device`), which take the same arguments."""
     engine = getattr(model, "device_engine", None)
@@ -106,7 +106,7 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
     with _Stage(model, {} if timings is None else timings, "semantic", silent) as bar:
         bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
-        return _stages(model)[0](model.semantic, text_prompt(input_ids, mask), history, config.semantic,
+        return stages(model)[0](model.semantic, text_prompt(input_ids, mask), history, config.semantic,
                                  as_rng(seed), bar)
 
 
@@ -123,7 +123,7 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
     rng = as_rng(seed)
     timings = {} if timings is None else timings
     codes = [None] * semantic.shape[0]
-    _, coarse_stage, fine_stage = _stages(model)
+    _, coarse_stage, fine_stage = stages(model)
     for items in _groups(voices):
         voice = voices[items[0]]
         with _Stage(model, timings, "coarse", silent) as bar:

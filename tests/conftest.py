@@ -61,6 +61,20 @@ def tiny_model(tiny_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_device(tiny_dir):
+    """The tiny model on the device engine (KV cache and sampling in the graphs, MindSpore's ops), on CPU."""
+    from mindbark import BarkModel
+
+    return BarkModel.from_pretrained(tiny_dir, device="cpu", engine="device")
+
+
+@pytest.fixture(scope="session")
+def engines(tiny_model, tiny_device):
+    """The tiny model by engine name, for tests that hold both engines to the same reference."""
+    return {"cpu": tiny_model, "device": tiny_device}
+
+
+@pytest.fixture(scope="session")
 def tiny_processor(tiny_dir):
     from mindbark import BarkProcessor
 

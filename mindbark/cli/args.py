@@ -19,6 +19,7 @@ A temperature of 0 means greedy decoding."""
 
 DEVICES = ("cpu", "gpu", "ascend")
 DTYPES = ("float32", "float16", "bfloat16")
+ENGINES = ("cpu", "device")
 DEFAULT_MODEL = "bark-small"
 _GENERATION, _LONG = GenerationConfig(), LongFormOptions()
 
@@ -121,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to run (default: the best available)")
     model.add_argument("--dtype", type=_choice(DTYPES), default="float32", metavar="{float32,float16,bfloat16}",
                        help="parameter precision (default float32)")
+    model.add_argument("--engine", type=_choice(ENGINES), metavar="{cpu,device}",
+                       help="cpu: KV cache and sampling on the host (the default on CPU); device: both inside the "
+                            "compiled graphs, static shapes (the default on GPU and Ascend)")
     model.add_argument("--no-offload", dest="offload", action="store_false",
                        help="keep all four sub-models' weights in memory (default: only the running stage's; "
                             "~1 GB less at bark-small for ~1%% more time)")

@@ -37,10 +37,10 @@ def run(args, stdin=None, out=print) -> int:
         target = S.check_writable(numbered.peek())
     if args.save_voice is not None:
         S.check_writable(S.voice_path(args.save_voice))
-    S.check_device(args.device)
+    S.check_device(args.device, args.dtype, args.engine)
     path = S.resolve(args.model or DEFAULT_MODEL, out)
     S.voice_for(settings.voice, path, "--list-voices")  # an unknown voice fails before the model loads
-    speaker = S.Speaker(path, args.device, args.dtype, args.offload)
+    speaker = S.Speaker(path, args.device, args.dtype, args.offload, engine=args.engine)
     parts = S.PartWriter(target, speaker.model.sample_rate, out) if args.stream else None
     result = speaker.say(text, settings, args.seed, args.silent, parts)
     written = S.write_numbered(numbered, result) if numbered else S.write(target, result)

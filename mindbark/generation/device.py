@@ -23,9 +23,6 @@ from .config import CoarseConfig, FineConfig, SemanticConfig
 from .fine import fine_windows
 from .semantic import SemanticTokens
 
-_NO_EOS = 2.0  # a min_eos_p no probability reaches
-
-
 def _seed(rng: np.random.Generator) -> Tensor:
     return Tensor([int(rng.integers(0, 2**31 - 1))], ms.int32)
 
@@ -39,10 +36,10 @@ class DeviceFine(nn.Cell):
         self.fine = fine
         self._fill = compiled(self.fill, self, "device_fine")
 
-    def fill(self, codes, book, rel, params, seed, draw):
+    def fill(self, codes, book, rel, mode, params, seed, draw):
         b, t, n = codes.shape
         logits = self.fine(codes, book)[:, :, :C.CODEBOOK_SIZE]  # (B, T, 1024): the pad ids are never targets
-        ids, _ = pick(logits.reshape(b * t, C.CODEBOOK_SIZE), params, seed, draw)
+        ids, _ = pick(logits.reshape(b * t, C.CODEBOOK_SIZE), mode, params, seed, draw)
         target = ops.logical_and((arange(t) >= rel).reshape(1, t, 1), (arange(n) == book).reshape(1, 1, n))
         return ops.select(ops.tile(target, (b, 1, 1)), ops.tile(ids.reshape(b, t, 1), (1, 1, n)), codes)
 
@@ -78,16 +75,14 @@ class DeviceEngine:
         runner.prefill(gpt.embed(Tensor(text, ms.int32)) + gpt.embed(Tensor(history, ms.int32)), keys)
         # only real semantic ids and EOS may be sampled: the head's first SEMANTIC_VOCAB_SIZE + 1 rows
         heads = gpt.lm_head.weight[:C.SEMANTIC_VOCAB_SIZE + 1].reshape(1, C.SEMANTIC_VOCAB_SIZE + 1, -1)
-        min_eos_p = _NO_EOS if cfg.min_eos_p is None else cfg.min_eos_p
-        params = ops.concat([settings(cfg.temperature, cfg.top_k, cfg.top_p, C.SEMANTIC_VOCAB_SIZE + 1),
-                             Tensor([min_eos_p], ms.float32)])
+        sampling = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.SEMANTIC_VOCAB_SIZE + 1)
         offsets, seed = Tensor([0], ms.int32), _seed(rng)
         pos = text.shape[1]  # the infer token's position
         ids = np.full(b, C.SEMANTIC_INFER_TOKEN, np.int32)
         out = SemanticTokens(b, cfg.max_new_tokens)
         for n in range(cfg.max_new_tokens):
             ids, end = runner.step(ids, pos + n, keys, heads, offsets, pos, C.SEMANTIC_PAD_TOKEN,
-                                   n >= cfg.min_new_tokens, params, seed, n)
+                                   n >= cfg.min_new_tokens, cfg.min_eos_p, sampling, seed, n)
             if not out.add(n, ids.asnumpy().astype(np.int64), end.asnumpy(), progress):
                 break
         return out.result()
@@ -101,8 +96,7 @@ class DeviceEngine:
         weight = gpt.lm_head.weight
         heads = ops.stack([weight[lo:lo + C.CODEBOOK_SIZE] for lo in OFFSETS])  # (2, 1024, C)
         offsets = Tensor(OFFSETS, ms.int32)
-        params = ops.concat([settings(cfg.temperature, cfg.top_k, cfg.top_p, C.CODEBOOK_SIZE),
-                             Tensor([_NO_EOS], ms.float32)])
+        sampling = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.CODEBOOK_SIZE)
         seed, draws = _seed(rng), [0]
 
         def window(prompt: np.ndarray, n: int) -> np.ndarray:
@@ -110,8 +104,8 @@ class DeviceEngine:
             runner.prefill(prompt[:, :-1], keys)
             ids, new, origin = prompt[:, -1], [], prompt.shape[1] - 1
             for step in range(n):
-                ids, _ = runner.step(ids, origin + step, keys, heads, offsets, origin, -1, False, params, seed,
-                                     draws[0])
+                ids, _ = runner.step(ids, origin + step, keys, heads, offsets, origin, -1, False, None, sampling,
+                                     seed, draws[0])
                 draws[0] += 1
                 new.append(ids)
                 if progress is not None:
@@ -123,14 +117,14 @@ class DeviceEngine:
     def fine(self, gpt: FineGPT, coarse: np.ndarray, frames: np.ndarray, voice: dict | None, cfg: FineConfig,
                    rng: np.random.Generator, progress=None) -> list[np.ndarray]:
         """As `fine.generate_fine`."""
-        params = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.CODEBOOK_SIZE)
+        mode, params = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.CODEBOOK_SIZE)
         seed, draws = _seed(rng), [0]
 
         def fill(window: np.ndarray, rel: int, n_coarse: int) -> np.ndarray:
             codes = Tensor(window, ms.int32)
             for book in range(n_coarse, gpt.config.n_codes_total):
-                codes = self.fine_pass._fill(codes, Tensor(book, ms.int64), Tensor(rel, ms.int64), params, seed,
-                                        Tensor([draws[0]], ms.int32))
+                codes = self.fine_pass._fill(codes, Tensor(book, ms.int64), Tensor(rel, ms.int64), mode, params,
+                                             seed, Tensor([draws[0]], ms.int32))
                 draws[0] += 1
                 if progress is not None:
                     progress.update(1)

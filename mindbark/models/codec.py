@@ -96,9 +96,9 @@ class LSTM(nn.Cell):
     (`kernels/lstm.cc`): `nn.LSTM` takes twice torch's LSTM's time there.
     """
 
-    def __init__(self, dim: int, num_layers: int):
+    def __init__(self, dim: int, num_layers: int, dtype=ms.float32):
         super().__init__()
-        self.lstm = nn.LSTM(dim, dim, num_layers, batch_first=True)
+        self.lstm = nn.LSTM(dim, dim, num_layers, batch_first=True, dtype=dtype)
         self.state_shape = (2, num_layers, dim)  # per batch item: the batch axis goes after num_layers
         self.recurrence = kernels.custom_op("LstmLayer", 4)
         self.matmul = ops.MatMul(transpose_b=True)
@@ -150,7 +150,7 @@ class SEANetDecoder(nn.Cell):
         super().__init__()
         scale = 2 ** len(cfg.upsampling_ratios)
         layers = [PaddedConv1d(cfg, cfg.hidden_size, scale * cfg.num_filters, cfg.kernel_size, dtype=dtype),
-                  LSTM(scale * cfg.num_filters, cfg.num_lstm_layers)]
+                  LSTM(scale * cfg.num_filters, cfg.num_lstm_layers, dtype)]
         for ratio in cfg.upsampling_ratios:
             ch = scale * cfg.num_filters
             layers += [nn.ELU(), PaddedConvTranspose1d(cfg, ch, ch // 2, 2 * ratio, ratio, dtype)]

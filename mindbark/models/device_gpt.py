@@ -84,7 +84,8 @@ class DeviceGPT(nn.Cell):
         """Logits (B, V') (float32) for ids (B,) at position `start`, as `decode_step` samples from them."""
         return self._forward(ids.reshape(-1, 1), start, key_mask, head).astype(ms.float32).reshape(ids.shape[0], -1)
 
-    def decode_step(self, ids, start, key_mask, heads, offsets, origin, eos, may_stop, params, seed, draw):
+    def decode_step(self, ids, start, key_mask, heads, offsets, origin, eos, may_stop, min_eos_p, mode, params,
+                    seed, draw):
         """The next ids (B,) int32, with their offset in the output vocabulary, and an end flag (B,) bool, for ids
         (B,) at position `start`.
 
@@ -98,7 +99,8 @@ class DeviceGPT(nn.Cell):
             origin: int64 scalar, the position whose step samples from heads[0].
             eos: int32 scalar, the end id among the V' (no end: -1).
             may_stop: float32 scalar, 0 while the end id is forbidden.
-            params: `sampler.settings`, with the stage's `min_eos_p` appended (5,) (None: 2, never reached).
+            min_eos_p: float32 scalar, end once p(end) reaches it (2: never).
+            mode, params: `sampler.settings`.
             seed, draw: int32 (1,), the noise's seed and this draw's number.
         """
         book = (start - origin) % heads.shape[0]
@@ -107,9 +109,9 @@ class DeviceGPT(nn.Cell):
         is_eos = ops.tile((arange(v).astype(ms.int32) == eos).reshape(1, v), (b, 1))
         forbid = ops.logical_and(is_eos, may_stop < 0.5)
         logits = ops.select(forbid, ops.fill(ms.float32, (b, v), -np.inf), logits)
-        nxt, probs = pick(logits, params[:4], seed, draw)
+        nxt, probs = pick(logits, mode, params, seed, draw)
         p_eos = ops.select(is_eos, probs, ops.zeros((b, v), ms.float32)).sum(axis=1)
-        end = ops.logical_or(nxt == eos, ops.logical_and(p_eos >= params[4], may_stop > 0.5))
+        end = ops.logical_or(nxt == eos, ops.logical_and(p_eos >= min_eos_p, may_stop > 0.5))
         return nxt + ops.gather(offsets, book, 0), end
 
     def prefill(self, x, key_mask: Tensor):
@@ -135,11 +137,13 @@ class DeviceGPT(nn.Cell):
         return self._logits(Tensor(np.asarray(ids, np.int32)), Tensor(start, ms.int64), key_mask, head).asnumpy()
 
     def step(self, ids, start: int, key_mask: Tensor, heads: Tensor, offsets: Tensor, origin: int, eos: int,
-             may_stop: bool, params: Tensor, seed: Tensor, draw: int) -> tuple:
-        """Run `decode_step` (arguments as there; `ids` a Tensor from the last step or numpy). Returns the next
-        ids and end flags as device Tensors; `asnumpy` brings them to the host."""
+             may_stop: bool, min_eos_p: float | None, sampling: tuple, seed: Tensor, draw: int) -> tuple:
+        """Run `decode_step` (arguments as there; `ids` a Tensor from the last step or numpy, `sampling` the
+        (mode, params) of `sampler.settings`). Returns the next ids and end flags as device Tensors; `asnumpy`
+        brings them to the host."""
         if not isinstance(ids, Tensor):
             ids = Tensor(np.asarray(ids, np.int32))
         return self._step(ids, Tensor(start, ms.int64), key_mask, heads, offsets, Tensor(origin, ms.int64),
-                          Tensor(eos, ms.int32), Tensor(float(may_stop), ms.float32), params, seed,
+                          Tensor(eos, ms.int32), Tensor(float(may_stop), ms.float32),
+                          Tensor(2.0 if min_eos_p is None else min_eos_p, ms.float32), *sampling, seed,
                           Tensor([draw], ms.int32))

@@ -20,14 +20,16 @@ _M1, _M2 = 0x85EBCA6B - 2**32, 0xC2B2AE35 - 2**32
 _GOLDEN = 0x9E3779B9 - 2**32
 
 
-def settings(temperature: float | None, top_k: int | None, top_p: float | None, vocab: int) -> Tensor:
-    """A stage's sampling settings (host side) as the graph reads them: (temperature, noise scale, top_k, top_p),
-    float32. Greedy: temperature 1 without noise and no filter, so the pick is the argmax of the logits."""
+def settings(temperature: float | None, top_k: int | None, top_p: float | None, vocab: int) -> tuple:
+    """A stage's sampling settings (host side) as the graph reads them: a mode, a constant of the compiled graph
+    ("greedy"; "sample"; "filter", sampling after top-k / top-p, which sorts the logits), and (temperature, top_k,
+    top_p) as a float32 tensor, which one graph serves for every value."""
     if not temperature:
-        return Tensor(np.array([1.0, 0.0, vocab, 2.0], np.float32))
+        return "greedy", Tensor(np.array([1.0, vocab, 2.0], np.float32))
     k = vocab if top_k is None else min(int(top_k), vocab)
     p = 2.0 if top_p is None or top_p >= 1 else float(top_p)  # 2: a cumulative sum never reaches it
-    return Tensor(np.array([temperature, 1.0, k, p], np.float32))
+    mode = "sample" if k == vocab and p > 1 else "filter"
+    return mode, Tensor(np.array([temperature, k, p], np.float32))
 
 
 def _shr(x, n: int):
@@ -52,18 +54,9 @@ def uniform(seed, draw, shape: tuple):
     return ((_shr(h, 8).astype(ms.float32) + 0.5) * float(2.0 ** -24)).reshape(shape)
 
 
-def pick(logits, params, seed, draw):
-    """Next ids (N,) int32 for logits (N, V), and the probabilities (N, V) they were drawn from (at greedy: the
-    softmax of the logits, as the host sampler gives for `min_eos_p`).
-
-    Args:
-        logits: (N, V), any float dtype; sampled in float32.
-        params: `settings(...)`, (4,) float32.
-        seed, draw: int32 scalars (as (1,) tensors) that pick the noise.
-    """
-    logits = logits.astype(ms.float32)
+def _filtered(logits, top_k, top_p):
+    """-inf out the tokens that top-k and top-p exclude (ties with the last one kept stay)."""
     n, v = logits.shape
-    temperature, scale, top_k, top_p = params[0], params[1], params[2], params[3]
     ordered = ops.Sort(-1, True)(logits)[0]  # (N, V), descending
     rank = ops.tile(arange(v).astype(ms.float32).reshape(1, v), (n, 1))
     in_k = rank < top_k
@@ -71,9 +64,23 @@ def pick(logits, params, seed, draw):
     before = ops.CumSum()(sorted_p, 1) - sorted_p  # mass of the more likely tokens
     kept = ops.logical_and(in_k, before < top_p).astype(ms.int32).sum(axis=1)  # (N,) >= 1: the first always stays
     threshold = ops.gather_elements(ordered, 1, (kept - 1).reshape(n, 1))  # (N, 1) the least likely kept logit
-    keep = logits >= ops.tile(threshold, (1, v))
-    scaled = ops.select(keep, logits, ops.fill(ms.float32, (n, v), -np.inf)) / temperature
-    probs = softmax(scaled)
-    gumbel = -ops.log(-ops.log(uniform(seed, draw, (n, v))))
-    ids = ops.Argmax(-1, ms.int32)(scaled + gumbel * scale)
-    return ids, probs
+    return ops.select(logits >= ops.tile(threshold, (1, v)), logits, ops.fill(ms.float32, (n, v), -np.inf))
+
+
+def pick(logits, mode: str, params, seed, draw):
+    """Next ids (N,) int32 for logits (N, V), and the probabilities (N, V) they were drawn from (at greedy: the
+    softmax of the logits, as the host sampler gives for `min_eos_p`).
+
+    Args:
+        logits: (N, V), any float dtype; sampled in float32.
+        mode, params: from `settings(...)`.
+        seed, draw: int32 scalars (as (1,) tensors) that pick the noise.
+    """
+    logits = logits.astype(ms.float32)
+    if mode == "greedy":
+        return ops.Argmax(-1, ms.int32)(logits), softmax(logits)
+    if mode == "filter":
+        logits = _filtered(logits, params[1], params[2])
+    scaled = logits / params[0]
+    gumbel = -ops.log(-ops.log(uniform(seed, draw, logits.shape)))
+    return ops.Argmax(-1, ms.int32)(scaled + gumbel), softmax(scaled)
