@@ -82,7 +82,7 @@ def test_decode_step_returns_only_ids_and_end_flag(tiny_device):
     out = runner._step(Tensor(np.array([1, 2, 3], np.int32)), Tensor(5, ms.int64), keys, heads,
                        Tensor([0], ms.int32), Tensor(0, ms.int64), Tensor(10_000, ms.int32),
                        Tensor(1.0, ms.float32), Tensor(0.5, ms.float32), *settings(0.7, None, None, 10_001),
-                       Tensor([1], ms.int32), Tensor([0], ms.int32))
+                       Tensor([1, 2, 3], ms.int32), Tensor([0], ms.int32))
     assert isinstance(out, tuple) and len(out) == 2
     ids, end = out
     assert (ids.shape, ids.dtype, end.shape, end.dtype) == ((3,), ms.int32, (3,), ms.bool_)
@@ -95,7 +95,7 @@ def test_decode_step_returns_only_ids_and_end_flag(tiny_device):
 def test_sampler_follows_host_rules(temperature, top_k, top_p):
     """The in-graph sampler draws from the host sampler's distribution (top-k, then top-p before the temperature);
     probabilities in fp32 against the host's fp64, within 1e-6 of values <= 1. Its draws follow them: 4000 copies
-    of each row (each with noise of its own) give frequencies within 0.05 total variation of them, where sampling
+    of each row (each with a seed of its own) give frequencies within 0.05 total variation of them, where sampling
     noise alone gives about 0.02 over these 40 tokens."""
     from mindbark.generation.config import Sampling
     from mindbark.generation.sampling import pick as host_pick
@@ -106,11 +106,12 @@ def test_sampler_follows_host_rules(temperature, top_k, top_p):
     logits = np.random.RandomState(0).randn(3, 40).astype(np.float32) * 2
     mode, params = settings(temperature, top_k, top_p, 40)
 
-    def sample(x, p, seed, draw):
-        return pick(x, mode, p, seed, draw)
+    def sample(x, p, seeds, draw):
+        return pick(x, mode, p, seeds, draw)
 
-    ids, probs = compiled(sample, None, "pick")(Tensor(np.repeat(logits, 4000, axis=0)), params,
-                                                Tensor([1], ms.int32), Tensor([0], ms.int32))
+    seeds = Tensor(np.arange(12_000, dtype=np.int32))
+    ids, probs = compiled(sample, None, "pick")(Tensor(np.repeat(logits, 4000, axis=0)), params, seeds,
+                                                Tensor([0], ms.int32))
     host_ids, host_probs = host_pick(logits, Sampling(temperature, top_k, top_p), np.random.default_rng(0))
     np.testing.assert_allclose(probs.asnumpy()[::4000], host_probs, atol=1e-6, rtol=0)
     ids = ids.asnumpy().reshape(3, 4000)
@@ -134,6 +135,25 @@ def test_seeded_sampling_is_reproducible(tiny_device):
     np.testing.assert_array_equal(runs[0].semantic[0], runs[1].semantic[0])
     assert not np.array_equal(runs[0].semantic[0], runs[2].semantic[0])
     assert not np.array_equal(runs[0].semantic[0], runs[0].semantic[1]), "batch items draw their own noise"
+
+
+
+def test_batched_item_samples_as_alone(tiny_device):
+    """With a generator per item, an item's noise depends on its own seed only: batched, it samples the tokens of
+    its solo run."""
+    from mindbark.generation.semantic import semantic_history, text_prompt
+
+    ids = np.random.RandomState(2).randint(0, 119_547, (3, 256)) * (np.arange(256) < 10)
+    text = text_prompt(ids, (np.arange(256) < 10)[None].repeat(3, 0))
+    history = np.stack([semantic_history(None)] * 3)
+    cfg = config_from_kwargs(semantic_max_new_tokens=12, semantic_min_eos_p=None).semantic
+    semantic = stages(tiny_device)[0]
+
+    def run(items):
+        return semantic(tiny_device.semantic, text[items], history[items], cfg,
+                        [np.random.default_rng(10 + i) for i in items])[0]
+
+    np.testing.assert_array_equal(run([0, 1, 2])[2], run([2])[0])
 
 
 @pytest.mark.parametrize("engine", ["cpu", "device"])

@@ -3,8 +3,9 @@
 Each stage runs the same schedule as its host twin (`semantic`, `coarse`, `fine`: the same prompts, windows and
 bookkeeping, shared with them), but a decode step returns only the sampled ids (B,) and an end flag (B,), and a
 fine pass returns the window's codes with the sampled codebook written in, which the next pass reads on the
-device. The random draws come from a seed taken once per stage from the caller's generator and a count of draws
-(`models.sampler`), so a seed gives the same tokens on every run.
+device. The random draws come from a seed per item, taken once per stage from the caller's generator (or each
+item's own), and a count of draws (`models.sampler`): a seed gives the same tokens on every run, and an item's
+noise does not depend on the others in its batch.
 """
 
 import mindspore as ms
@@ -17,14 +18,18 @@ from ..jit import compiled
 from ..models.device_gpt import DeviceGPT
 from ..models.fine import FineGPT
 from ..models.gpt import GPT
-from ..models.sampler import pick, settings
+from ..models.sampler import pick, row_seeds, settings
 from .coarse import OFFSETS, sliding_windows
 from .config import CoarseConfig, FineConfig, SemanticConfig
 from .fine import fine_windows
 from .semantic import SemanticTokens
 
-def _seed(rng: np.random.Generator) -> Tensor:
-    return Tensor([int(rng.integers(0, 2**31 - 1))], ms.int32)
+
+def _seeds(rng, batch: int) -> np.ndarray:
+    """A noise seed per item (B,) int32: from one generator for the batch, or from each item's own."""
+    if isinstance(rng, np.random.Generator):
+        return rng.integers(0, 2**31 - 1, batch).astype(np.int32)
+    return np.array([g.integers(0, 2**31 - 1) for g in rng], np.int32)
 
 
 class DeviceFine(nn.Cell):
@@ -36,10 +41,10 @@ class DeviceFine(nn.Cell):
         self.fine = fine
         self._fill = compiled(self.fill, self, "device_fine")
 
-    def fill(self, codes, book, rel, mode, params, seed, draw):
+    def fill(self, codes, book, rel, mode, params, seeds, draw):
         b, t, n = codes.shape
         logits = self.fine(codes, book)[:, :, :C.CODEBOOK_SIZE]  # (B, T, 1024): the pad ids are never targets
-        ids, _ = pick(logits.reshape(b * t, C.CODEBOOK_SIZE), mode, params, seed, draw)
+        ids, _ = pick(logits.reshape(b * t, C.CODEBOOK_SIZE), mode, params, row_seeds(seeds, t), draw)
         target = ops.logical_and((arange(t) >= rel).reshape(1, t, 1), (arange(n) == book).reshape(1, 1, n))
         return ops.select(ops.tile(target, (b, 1, 1)), ops.tile(ids.reshape(b, t, 1), (1, 1, n)), codes)
 
@@ -76,13 +81,13 @@ class DeviceEngine:
         # only real semantic ids and EOS may be sampled: the head's first SEMANTIC_VOCAB_SIZE + 1 rows
         heads = gpt.lm_head.weight[:C.SEMANTIC_VOCAB_SIZE + 1].reshape(1, C.SEMANTIC_VOCAB_SIZE + 1, -1)
         sampling = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.SEMANTIC_VOCAB_SIZE + 1)
-        offsets, seed = Tensor([0], ms.int32), _seed(rng)
+        offsets, seeds = Tensor([0], ms.int32), Tensor(_seeds(rng, b))
         pos = text.shape[1]  # the infer token's position
         ids = np.full(b, C.SEMANTIC_INFER_TOKEN, np.int32)
         out = SemanticTokens(b, cfg.max_new_tokens)
         for n in range(cfg.max_new_tokens):
             ids, end = runner.step(ids, pos + n, keys, heads, offsets, pos, C.SEMANTIC_PAD_TOKEN,
-                                   n >= cfg.min_new_tokens, cfg.min_eos_p, sampling, seed, n)
+                                   n >= cfg.min_new_tokens, cfg.min_eos_p, sampling, seeds, n)
             if not out.add(n, ids.asnumpy().astype(np.int64), end.asnumpy(), progress):
                 break
         return out.result()
@@ -97,7 +102,7 @@ class DeviceEngine:
         heads = ops.stack([weight[lo:lo + C.CODEBOOK_SIZE] for lo in OFFSETS])  # (2, 1024, C)
         offsets = Tensor(OFFSETS, ms.int32)
         sampling = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.CODEBOOK_SIZE)
-        seed, draws = _seed(rng), [0]
+        seeds, draws = Tensor(_seeds(rng, b)), [0]
 
         def window(prompt: np.ndarray, n: int) -> np.ndarray:
             # the prompt's last position goes through the decode step, which samples the first new token
@@ -105,7 +110,7 @@ class DeviceEngine:
             ids, new, origin = prompt[:, -1], [], prompt.shape[1] - 1
             for step in range(n):
                 ids, _ = runner.step(ids, origin + step, keys, heads, offsets, origin, -1, False, None, sampling,
-                                     seed, draws[0])
+                                     seeds, draws[0])
                 draws[0] += 1
                 new.append(ids)
                 if progress is not None:
@@ -115,17 +120,17 @@ class DeviceEngine:
         return sliding_windows(semantic, lengths, voice, cfg, window)
 
     def fine(self, gpt: FineGPT, coarse: np.ndarray, frames: np.ndarray, voice: dict | None, cfg: FineConfig,
-                   rng: np.random.Generator, progress=None) -> list[np.ndarray]:
+             rng: np.random.Generator, progress=None) -> list[np.ndarray]:
         """As `fine.generate_fine`."""
         mode, params = settings(cfg.temperature, cfg.top_k, cfg.top_p, C.CODEBOOK_SIZE)
-        seed, draws = _seed(rng), [0]
+        seeds, draws = _seeds(rng, coarse.shape[0]), [0] * coarse.shape[0]  # each item counts its own draws
 
-        def fill(window: np.ndarray, rel: int, n_coarse: int) -> np.ndarray:
+        def fill(window: np.ndarray, rel: int, n_coarse: int, item: int) -> np.ndarray:
             codes = Tensor(window, ms.int32)
             for book in range(n_coarse, gpt.config.n_codes_total):
                 codes = self.fine_pass._fill(codes, Tensor(book, ms.int64), Tensor(rel, ms.int64), mode, params,
-                                             seed, Tensor([draws[0]], ms.int32))
-                draws[0] += 1
+                                             Tensor(seeds[item:item + 1]), Tensor([draws[item]], ms.int32))
+                draws[item] += 1
                 if progress is not None:
                     progress.update(1)
             return codes.asnumpy().astype(np.int64)  # one transfer per window

@@ -85,7 +85,7 @@ class DeviceGPT(nn.Cell):
         return self._forward(ids.reshape(-1, 1), start, key_mask, head).astype(ms.float32).reshape(ids.shape[0], -1)
 
     def decode_step(self, ids, start, key_mask, heads, offsets, origin, eos, may_stop, min_eos_p, mode, params,
-                    seed, draw):
+                    seeds, draw):
         """The next ids (B,) int32, with their offset in the output vocabulary, and an end flag (B,) bool, for ids
         (B,) at position `start`.
 
@@ -101,7 +101,7 @@ class DeviceGPT(nn.Cell):
             may_stop: float32 scalar, 0 while the end id is forbidden.
             min_eos_p: float32 scalar, end once p(end) reaches it (2: never).
             mode, params: `sampler.settings`.
-            seed, draw: int32 (1,), the noise's seed and this draw's number.
+            seeds, draw: int32 (B,) and (1,), each sequence's noise seed and this draw's number.
         """
         book = (start - origin) % heads.shape[0]
         logits = self.step_logits(ids, start, key_mask, ops.gather(heads, book, 0))  # (B, V')
@@ -109,7 +109,7 @@ class DeviceGPT(nn.Cell):
         is_eos = ops.tile((arange(v).astype(ms.int32) == eos).reshape(1, v), (b, 1))
         forbid = ops.logical_and(is_eos, may_stop < 0.5)
         logits = ops.select(forbid, ops.fill(ms.float32, (b, v), -np.inf), logits)
-        nxt, probs = pick(logits, mode, params, seed, draw)
+        nxt, probs = pick(logits, mode, params, seeds, draw)
         p_eos = ops.select(is_eos, probs, ops.zeros((b, v), ms.float32)).sum(axis=1)
         end = ops.logical_or(nxt == eos, ops.logical_and(p_eos >= min_eos_p, may_stop > 0.5))
         return nxt + ops.gather(offsets, book, 0), end
@@ -137,7 +137,7 @@ class DeviceGPT(nn.Cell):
         return self._logits(Tensor(np.asarray(ids, np.int32)), Tensor(start, ms.int64), key_mask, head).asnumpy()
 
     def step(self, ids, start: int, key_mask: Tensor, heads: Tensor, offsets: Tensor, origin: int, eos: int,
-             may_stop: bool, min_eos_p: float | None, sampling: tuple, seed: Tensor, draw: int) -> tuple:
+             may_stop: bool, min_eos_p: float | None, sampling: tuple, seeds: Tensor, draw: int) -> tuple:
         """Run `decode_step` (arguments as there; `ids` a Tensor from the last step or numpy, `sampling` the
         (mode, params) of `sampler.settings`). Returns the next ids and end flags as device Tensors; `asnumpy`
         brings them to the host."""
@@ -145,5 +145,5 @@ class DeviceGPT(nn.Cell):
             ids = Tensor(np.asarray(ids, np.int32))
         return self._step(ids, Tensor(start, ms.int64), key_mask, heads, offsets, Tensor(origin, ms.int64),
                           Tensor(eos, ms.int32), Tensor(float(may_stop), ms.float32),
-                          Tensor(2.0 if min_eos_p is None else min_eos_p, ms.float32), *sampling, seed,
+                          Tensor(2.0 if min_eos_p is None else min_eos_p, ms.float32), *sampling, seeds,
                           Tensor([draw], ms.int32))

@@ -2,9 +2,9 @@
 
 The device engine's graphs end here, so only the chosen ids leave the device. The rules are the host sampler's
 (`generation.sampling`): top-k, then top-p over the top-k survivors' probabilities (before the temperature), then
-softmax at the temperature. A draw is Gumbel-max over uniform noise hashed from (seed, draw, index): no random
-state lives in a kernel, so a seed gives the same tokens on every call, graph and process, and no noise crosses
-from the host. Greedy takes the argmax of the unfiltered logits, as the host does.
+softmax at the temperature. A draw is Gumbel-max over uniform noise hashed from (the row's seed, draw, column):
+no random state lives in a kernel, so a seed gives the same tokens on every call, graph and process, and no noise
+crosses from the host. Greedy takes the argmax of the unfiltered logits, as the host does.
 
 Settings arrive as tensors, so one compiled graph serves every temperature, top-k and top-p.
 """
@@ -44,14 +44,23 @@ def _mix(x):
     return ops.bitwise_xor(x, _shr(x, 16))
 
 
-def uniform(seed, draw, shape: tuple):
-    """Uniform noise in (0, 1) of `shape`, a function of int32 scalars `seed` and `draw` (which call this is) and
-    each element's index only."""
-    key = _mix(_mix(seed.reshape(1) * Tensor(_GOLDEN, ms.int32) + draw.reshape(1)))  # (1,)
-    n = int(np.prod(shape))
-    h = _mix(ops.bitwise_xor(arange(n).astype(ms.int32), ops.tile(key, (n,))))
-    h = _mix(h + ops.tile(key, (n,)))
-    return ((_shr(h, 8).astype(ms.float32) + 0.5) * float(2.0 ** -24)).reshape(shape)
+def uniform(seeds, draw, v: int):
+    """Uniform noise in (0, 1), (N, v): row n a function of its seed `seeds[n]` (int32 (N,)), of `draw` (int32
+    (1,), which call this is) and of each element's column only, so a row's noise does not depend on the other
+    rows (a batch item samples as it would alone)."""
+    n = seeds.shape[0]
+    key = ops.tile(_mix(_mix(seeds.reshape(n, 1) * Tensor(_GOLDEN, ms.int32) + draw.reshape(1, 1))), (1, v))
+    h = _mix(ops.bitwise_xor(ops.tile(arange(v).astype(ms.int32).reshape(1, v), (n, 1)), key))
+    h = _mix(h + key)
+    return (_shr(h, 8).astype(ms.float32) + 0.5) * float(2.0 ** -24)
+
+
+def row_seeds(seeds, t: int):
+    """Seeds (B * t,) for the t rows of each of B items with seeds (B,): each row's its own, derived from its
+    item's and its index."""
+    b = seeds.shape[0]
+    rows = ops.tile(seeds.reshape(b, 1), (1, t)) * Tensor(_GOLDEN, ms.int32)
+    return _mix(rows + ops.tile(arange(t).astype(ms.int32).reshape(1, t), (b, 1))).reshape(b * t)
 
 
 def _filtered(logits, top_k, top_p):
@@ -67,14 +76,14 @@ def _filtered(logits, top_k, top_p):
     return ops.select(logits >= ops.tile(threshold, (1, v)), logits, ops.fill(ms.float32, (n, v), -np.inf))
 
 
-def pick(logits, mode: str, params, seed, draw):
+def pick(logits, mode: str, params, seeds, draw):
     """Next ids (N,) int32 for logits (N, V), and the probabilities (N, V) they were drawn from (at greedy: the
     softmax of the logits, as the host sampler gives for `min_eos_p`).
 
     Args:
         logits: (N, V), any float dtype; sampled in float32.
         mode, params: from `settings(...)`.
-        seed, draw: int32 scalars (as (1,) tensors) that pick the noise.
+        seeds, draw: int32 (N,) and (1,), which pick the noise (`uniform`).
     """
     logits = logits.astype(ms.float32)
     if mode == "greedy":
@@ -82,5 +91,5 @@ def pick(logits, mode: str, params, seed, draw):
     if mode == "filter":
         logits = _filtered(logits, params[1], params[2])
     scaled = logits / params[0]
-    gumbel = -ops.log(-ops.log(uniform(seed, draw, logits.shape)))
+    gumbel = -ops.log(-ops.log(uniform(seeds, draw, logits.shape[1])))
     return ops.Argmax(-1, ms.int32)(scaled + gumbel), softmax(scaled)
