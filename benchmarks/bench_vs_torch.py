@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="warm calls after the cold one (default 3)")
     p.add_argument("--device", default="cpu", choices=["cpu", "gpu", "ascend"], help="default cpu")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="default float32")
+    p.add_argument("--engine", default=None, choices=["cpu", "device"],
+                   help="mindbark's engine: cpu (host KV cache and sampling) or device (both in the graphs); "
+                        "default: mindbark's own choice (cpu on CPU, device on GPU and Ascend)")
     p.add_argument("--offload", action=argparse.BooleanOptionalAction, default=True,
                    help="mindbark keeps only the running stage's weights in memory (its default; --no-offload keeps "
                         "all four, as torch does)")
@@ -146,9 +149,10 @@ def main(argv=None) -> int:
     info = weights.resolve(args.model, args.cache_dir or weights.default_cache())
     settings = {"model": name, "text": args.text, "batch": args.batch, "semantic_tokens": args.semantic_tokens,
                 "sample": args.sample, "threads": args.threads, "repeats": args.repeats, "device": args.device,
-                "dtype": args.dtype, "offload": args.offload, "graph_cache": args.graph_cache, "seed": SEED,
-                "sampling": sampling(args)}
-    job = {**{k: settings[k] for k in ("threads", "repeats", "device", "dtype", "offload", "seed", "sampling")},
+                "dtype": args.dtype, "engine": args.engine, "offload": args.offload, "graph_cache": args.graph_cache,
+                "seed": SEED, "sampling": sampling(args)}
+    job = {**{k: settings[k] for k in ("threads", "repeats", "device", "dtype", "engine", "offload", "seed",
+                                       "sampling")},
            "texts": [args.text] * args.batch, "hf_dir": info["hf_dir"], "mindbark_dir": info["mindbark_dir"]}
 
     loadavg_before = os.getloadavg()

@@ -123,6 +123,7 @@ def markdown(doc: dict) -> str:
              f"{doc['results']['torch']['metrics']['audio_s'] / s['batch']:.2f} s of audio per item, "
              f"{'sampling' if s['sample'] else 'greedy'}, {s['threads']} threads, {s['device']} {s['dtype']}, "
              f"mindbark offload {'on' if s.get('offload', True) else 'off'}, "
+             f"engine {doc['results']['mindbark'].get('engine', 'cpu')}, "
              f"cold = first call in a fresh process, warm = median [min–max] of {n_warm}; "
              f"{doc['machine']['cpu']} ({doc['machine']['logical_cores']} cores)", "",
              "| | torch | mindbark | mindbark / torch |", "|---|---:|---:|---:|"]

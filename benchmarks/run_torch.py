@@ -50,6 +50,8 @@ def main(argv: list) -> int:
 
     transformers.logging.set_verbosity_error()  # per-call deprecation chatter about generation_config
     torch.set_num_threads(job["threads"])
+    if _DEVICES[job["device"]] == "npu":
+        import torch_npu  # noqa: F401  (registers the "npu" device with torch)
     device = torch.device(_DEVICES[job["device"]])
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(job["seed"])

@@ -4,19 +4,43 @@ The networks and their weights are `models.bark.BarkNetworks`; this layer adds w
 picking the device, converting a Hugging Face directory on first use, and text-to-waveform generation.
 """
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import mindspore as ms
 import numpy as np
 
+from . import kernels
 from .convert import convert_cached
 from .device import set_device
+from .dtypes import parse_dtype
 from .generation.config import GenerationConfig, config_from_kwargs
+from .generation.device import DeviceEngine
 from .hub import resolve_model
 from .models.bark import BarkNetworks
 from .paths import MARKER
 from .pipeline import generate
 from .voices import load_voice
+
+
+ENGINES = ("cpu", "device")
+
+
+def choose_engine(engine: str | None, target: str, dtype) -> str:
+    """The engine for backend `target` ("CPU", "GPU", "Ascend"): `engine` if given and possible, else the
+    device engine on GPU and Ascend and the CPU engine on CPU. One-line errors for what cannot run."""
+    if engine is None:
+        engine = "cpu" if target == "CPU" else "device"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if parse_dtype(dtype) == ms.bfloat16:
+        if target == "CPU":
+            raise ValueError("bfloat16 needs a GPU or Ascend: MindSpore's CPU MatMul has no bfloat16 kernel "
+                             "(use float32 or float16)")
+        if engine == "cpu":
+            raise ValueError("bfloat16 runs on the device engine only: the CPU engine keeps its KV cache in numpy, "
+                             "which has no bfloat16")
+    return engine
 
 
 def _numpy(x):
@@ -35,10 +59,20 @@ class BarkModel(BarkNetworks):
     def __init__(self, config, dtype=ms.float32, offload: bool = True):
         super().__init__(config, dtype, offload)
         self.generation_config = GenerationConfig(sample_rate=self.sample_rate)
+        self.engine = "cpu"
+        self.device_engine = None
+
+    def use_engine(self, engine: str):
+        """Generate with the "cpu" engine (host KV cache, host sampling) or the "device" one
+        (`generation.device`)."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        self.engine = engine
+        self.device_engine = DeviceEngine(self) if engine == "device" else None
 
     @classmethod
     def from_pretrained(cls, path, device: str | None = None, dtype="float32", offload: bool = True,
-                        graph_cache: str | Path | bool | None = None) -> "BarkModel":
+                        graph_cache: str | Path | bool | None = None, engine: str | None = None) -> "BarkModel":
         """Load a model by directory or name; a Hugging Face-format directory is converted once into the cache.
 
         Args:
@@ -53,14 +87,23 @@ class BarkModel(BarkNetworks):
                 of its short decode.
             graph_cache: a directory to save compiled graphs in and load them from in later processes; None:
                 `$MINDBARK_GRAPH_CACHE`, else `graphs/` in mindbark's cache home; False: compile in memory only.
+                The device engine compiles in memory only.
+            engine: "cpu" (KV cache and sampling on the host; the default on CPU) or "device" (KV cache and
+                sampling in the compiled graphs, static shapes; the default on GPU and Ascend). On CPU the device
+                engine runs MindSpore's ops where the CPU engine runs mindbark's kernels, as GPU and Ascend do.
         """
-        set_device(device)
+        target = set_device(device)
+        engine = choose_engine(engine, target, dtype)
         path = Path(path)
         if not path.is_dir():
             path = resolve_model(path)
         if not (path / MARKER).exists():
             path = convert_cached(path)
-        return cls.load(path, dtype, offload, graph_cache)
+        device_engine = engine == "device"
+        with kernels.disabled() if device_engine else nullcontext():
+            model = cls.load(path, dtype, offload, False if device_engine else graph_cache)
+        model.use_engine(engine)
+        return model
 
     def generate(self, input_ids, attention_mask=None, history_prompt=None, return_output_lengths: bool = False,
                  seed: int | None = None, silent: bool = True, **kwargs):

@@ -79,7 +79,10 @@ class LayerNorm(nn.Cell):
 
     def construct(self, x):
         bias = self.bias if self.bias is not None else self.zeros
-        if self.kernel is not None and x.dtype == ms.float32:
+        if x.dtype != ms.float32:  # statistics in float32, as torch keeps them for half precision
+            return self.norm(x.astype(ms.float32), self.weight.astype(ms.float32), bias.astype(ms.float32))[0] \
+                .astype(x.dtype)
+        if self.kernel is not None:
             return self.kernel(x, self.weight, bias)
         return self.norm(x, self.weight, bias)[0]
 
@@ -228,12 +231,13 @@ class LSTM(nn.Cell):
     (`lstm.weight_ih_l0` ...), from a given state.
 
     On CPU in fp32 each layer is one GEMM for every step's input projection and mindbark's recurrence kernel
-    (`kernels/lstm.cc`); `nn.LSTM` took twice torch's time there. Elsewhere `nn.LSTM` runs.
+    (`kernels/lstm.cc`), since `nn.LSTM` takes twice torch's time there. Elsewhere `nn.LSTM` runs, in the
+    parameters' dtype.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dtype=ms.float32):
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, dtype=dtype)
         self.recurrence = kernels.custom_op("LstmLayer", 4)
         self.matmul = ops.MatMul(transpose_b=True)
 
@@ -249,7 +253,7 @@ class LSTM(nn.Cell):
             projected = ops.bias_add(self.matmul(y.reshape(b * t, y.shape[2]), self.lstm.w_ih_list[i]), bias)
             steps = self.recurrence(projected.reshape(b, t, projected.shape[1]), self.lstm.w_hh_list[i], h0[i],
                                     c0[i])  # (2, B, T, H): h and c after every step
-            h, c = split(steps, 1, axis=0)  # by split: StridedSlice took 1.4 ms for steps[0]
+            h, c = split(steps, 1, axis=0)  # by split: StridedSlice copies steps[0] slowly
             dim = h.shape[-1]
             y = h.reshape(b, t, dim)
             hs = hs + (rows(y, t - 1, 1).reshape(1, b, dim),)

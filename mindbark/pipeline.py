@@ -90,6 +90,15 @@ def _items_rng(rng: Rng, items: list) -> Rng:
     return rng if isinstance(rng, np.random.Generator) else [rng[i] for i in items]
 
 
+def stages(model) -> tuple:
+    """The semantic, coarse and fine stage functions of `model`'s engine: the host-sampling ones, or those of its
+    `device_engine` (`generation.device`), which take the same arguments."""
+    engine = getattr(model, "device_engine", None)
+    if engine is None:
+        return generate_semantic, generate_coarse, generate_fine
+    return engine.semantic, engine.coarse, engine.fine
+
+
 def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | None = None, history_prompt=None,
                      config: GenerationConfig = GenerationConfig(), seed=None, silent: bool = True,
                      timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -112,8 +121,8 @@ def text_to_semantic(model, input_ids: np.ndarray, attention_mask: np.ndarray | 
     with _Stage(model, {} if timings is None else timings, "semantic", silent) as bar:
         bar.total = config.semantic.max_new_tokens
         history = np.stack([semantic_history(None if v is None else v["semantic_prompt"]) for v in voices])
-        return generate_semantic(model.semantic, text_prompt(input_ids, mask), history, config.semantic,
-                                 as_rng(seed, len(voices)), bar)
+        return stages(model)[0](model.semantic, text_prompt(input_ids, mask), history, config.semantic,
+                                as_rng(seed, len(voices)), bar)
 
 
 def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_prompt=None,
@@ -130,15 +139,15 @@ def semantic_to_codes(model, semantic: np.ndarray, lengths: np.ndarray, history_
     rng = as_rng(seed, len(voices))
     timings = {} if timings is None else timings
     codes = [None] * semantic.shape[0]
+    _, coarse_stage, fine_stage = stages(model)
     for items in _groups(voices):
         voice = voices[items[0]]
         with _Stage(model, timings, "coarse", silent) as bar:
             bar.total = int(coarse_lengths(lengths[items]).max())
-            coarse, frames = generate_coarse(model.coarse_acoustics, semantic[items], lengths[items], voice,
-                                             config.coarse, _items_rng(rng, items), bar)
+            coarse, frames = coarse_stage(model.coarse_acoustics, semantic[items], lengths[items], voice,
+                                          config.coarse, _items_rng(rng, items), bar)
         with _Stage(model, timings, "fine", silent) as bar:
-            fine = generate_fine(model.fine_acoustics, coarse, frames, voice, config.fine, _items_rng(rng, items),
-                                 bar)
+            fine = fine_stage(model.fine_acoustics, coarse, frames, voice, config.fine, _items_rng(rng, items), bar)
         for j, i in enumerate(items):
             codes[i] = fine[j]
     return codes

@@ -58,6 +58,19 @@ def hf_bark(config: str, seed: int = 0):
     return model
 
 
+def shape_for_generation(model):
+    """Zero the coarse head's rows for ids >= 12048 (pads, infer token), as a trained Bark behaves.
+
+    `transformers` lets the second codebook's argmax land on them, Suno excludes them; a trained model never ranks
+    them first, but random weights would, and greedy parity would then test that quirk instead of the model.
+    """
+    import torch
+
+    with torch.no_grad():
+        model.coarse_acoustics.lm_head.weight[12_048:] = 0
+    return model
+
+
 def hf_generation_config():
     """Bark's generation config as the hub holds it, with the sub-configs as plain dicts.
 

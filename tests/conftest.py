@@ -7,20 +7,7 @@ import pytest
 # directory, and CLI subprocesses inherit it
 os.environ["MINDBARK_GRAPH_CACHE"] = "off"
 
-from mindbark.reference import hf_bark, save_hf_bark
-
-
-def shape_for_generation(model):
-    """Zero the coarse head's rows for ids >= 12048 (pads, infer token), as a trained Bark behaves.
-
-    `transformers` lets the second codebook's argmax land on them, Suno excludes them; a trained model never ranks
-    them first, but random weights would, and greedy parity would then test that quirk instead of the model.
-    """
-    import torch
-
-    with torch.no_grad():
-        model.coarse_acoustics.lm_head.weight[12_048:] = 0
-    return model
+from mindbark.reference import hf_bark, save_hf_bark, shape_for_generation
 
 
 def pytest_configure(config):
@@ -58,6 +45,20 @@ def tiny_model(tiny_dir):
     from mindbark import BarkModel
 
     return BarkModel.from_pretrained(tiny_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_device(tiny_dir):
+    """The tiny model on the device engine (KV cache and sampling in the graphs, MindSpore's ops), on CPU."""
+    from mindbark import BarkModel
+
+    return BarkModel.from_pretrained(tiny_dir, device="cpu", engine="device")
+
+
+@pytest.fixture(scope="session")
+def engines(tiny_model, tiny_device):
+    """The tiny model by engine name, for tests that hold both engines to the same reference."""
+    return {"cpu": tiny_model, "device": tiny_device}
 
 
 @pytest.fixture(scope="session")

@@ -145,6 +145,9 @@ BAD = [  # (arguments, standard input, exit status, what the message says)
     (["--text", "hi", "--max-duration", "0"], "", 2, "argument --max-duration: must be > 0"),
     (["--text", "hi", "--device", "tpu"], "", 2, "argument --device: 'tpu' is not one of cpu, gpu, ascend"),
     (["--text", "hi", "--dtype", "int8"], "", 2, "argument --dtype: 'int8' is not one of float32, float16, bfloat16"),
+    (["--text", "hi", "--dtype", "bfloat16"], "", 1, "bfloat16 needs a GPU or Ascend: MindSpore's CPU MatMul has no "
+                                                    "bfloat16 kernel"),
+    (["--text", "hi", "--engine", "host"], "", 2, "argument --engine: 'host' is not one of cpu, device"),
     (["--text", "hi", "--out", "nodir/a.wav"], "", 1, "cannot write nodir/a.wav: directory nodir does not exist"),
     (["--text", "hi", "--out", "."], "", 1, "cannot write .: it is a directory"),
     (["--text", "hi", "--out-dir", "nodir"], "", 1, "directory nodir does not exist"),
@@ -184,6 +187,13 @@ def test_bad_model_directories(offline, tiny_dir, capsys):
         assert main(["--text", "hi", "--model", str(model), "--device", "cpu", "--out", "a.wav"]) == 1
         assert message in one_error(capsys.readouterr().err)
     assert not (offline / "a.wav").exists()
+
+
+def test_device_engine(offline, tiny_dir, capsys):
+    assert main(["--text", "hi", "--model", str(tiny_dir), "--device", "cpu", "--engine", "device", "--max-duration",
+                 "0.2", "--seed", "1", "--silent", "--out", "a.wav"]) == 0
+    assert capsys.readouterr().out.startswith("wrote a.wav: ")
+    assert sf.info(offline / "a.wav").frames > 0
 
 
 def test_unavailable_device(offline, tiny_dir, capsys):

@@ -1,4 +1,5 @@
-"""Greedy generation against `transformers`' `BarkModel.generate` with the same weights and parameters.
+"""Greedy generation against `transformers`' `BarkModel.generate` with the same weights and parameters, on both
+engines (the CPU engine, and the device engine with its KV cache and sampling in the graphs).
 
 Greedy argmax is exact here: the fixture's logits are well separated (see `reference.shape_for_generation`), and
 every stage is compared: semantic tokens, coarse and fine codes through the final codes, and the waveform.
@@ -16,7 +17,7 @@ from transformers.models.bark.generation_configuration_bark import (BarkCoarseGe
                                                                     BarkSemanticGenerationConfig)
 
 from mindbark.generation.config import GenerationConfig, config_from_kwargs
-from mindbark.pipeline import generate
+from mindbark.pipeline import stages, generate
 from mindbark.voices import load_voice
 
 GREEDY = dict(do_sample=False, semantic_min_eos_p=None, semantic_max_new_tokens=48, fine_temperature=None)
@@ -49,17 +50,18 @@ def _stage_config(hf, stage):
 
 
 # min_eos_p 5e-4 ends the three random-weight sequences at 30, 30 and 27 tokens (found by running the reference)
+@pytest.mark.parametrize("engine", ["cpu", "device"])
 @pytest.mark.parametrize("voice_name, lengths, min_eos_p", [
     (None, [17], None),
     (None, [20, 7, 35], 5e-4),
     ("v2/en_speaker_6", [17], None),
     ("v2/en_speaker_6", [20, 7, 35], None),
 ])
-def test_greedy_generation_matches_reference(tiny_hf, tiny_model, voice_name, lengths, min_eos_p):
+def test_greedy_generation_matches_reference(tiny_hf, engines, engine, voice_name, lengths, min_eos_p):
     voice = None if voice_name is None else load_voice(voice_name)
     ids, mask = _inputs(lengths)
     kw = dict(GREEDY, semantic_min_eos_p=min_eos_p)
-    result = generate(tiny_model, ids, mask, voice, config_from_kwargs(**kw))
+    result = generate(engines[engine], ids, mask, voice, config_from_kwargs(**kw))
     for i in range(len(lengths)):
         ref_semantic, ref_audio = _hf(tiny_hf, ids[i:i + 1], mask[i:i + 1], voice, **kw)
         ref_tokens = ref_semantic[0][ref_semantic[0] != 10_000]  # the reference pads finished rows with EOS
@@ -70,10 +72,10 @@ def test_greedy_generation_matches_reference(tiny_hf, tiny_model, voice_name, le
         assert len({len(s) for s in result.semantic}) > 1, "the stopping rule should end items at different lengths"
 
 
-def test_stages_match_reference(tiny_hf, tiny_model):
-    """Coarse and fine codes from each reference sub-model's generate, fed the same semantic tokens."""
-    from mindbark.generation.coarse import generate_coarse
-    from mindbark.generation.fine import generate_fine
+@pytest.mark.parametrize("engine", ["cpu", "device"])
+def test_stages_match_reference(tiny_hf, engines, engine):
+    """Coarse and fine codes from each reference sub-model's generate, fed the same semantic tokens: the coarse
+    stage runs four sliding windows."""
 
     voice = load_voice("announcer")
     history = {k: torch.tensor(v) for k, v in voice.items()}
@@ -88,12 +90,14 @@ def test_stages_match_reference(tiny_hf, tiny_model):
                                                           do_sample=False, **cfgs)
     greedy = config_from_kwargs(do_sample=False)
     lengths = (semantic != 10_000).sum(1)
-    coarse, frames = generate_coarse(tiny_model.coarse_acoustics, semantic, lengths, voice, greedy.coarse,
-                                     np.random.default_rng())
+    model = engines[engine]
+    coarse_stage, fine_stage = stages(model)[1:]
+    coarse, frames = coarse_stage(model.coarse_acoustics, semantic, lengths, voice, greedy.coarse,
+                                  np.random.default_rng())
     ref = (ref_coarse.numpy().reshape(2, -1, 2).transpose(0, 2, 1) - 10_000) % 1024
     np.testing.assert_array_equal(coarse, ref)
     assert list(frames) == [105, 75]
-    fine = generate_fine(tiny_model.fine_acoustics, coarse, frames, voice, greedy.fine, np.random.default_rng())
+    fine = fine_stage(model.fine_acoustics, coarse, frames, voice, greedy.fine, np.random.default_rng())
     for i, n in enumerate(frames):
         with torch.no_grad():
             ref_fine = tiny_hf.fine_acoustics.generate(ref_coarse[i:i + 1, :2 * n], history_prompt=history,

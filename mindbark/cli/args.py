@@ -26,6 +26,7 @@ Clone only voices you have the right to use: your own, or with the speaker's con
 
 DEVICES = ("cpu", "gpu", "ascend")
 DTYPES = ("float32", "float16", "bfloat16")
+ENGINES = ("cpu", "device")
 DEFAULT_MODEL = "bark-small"
 _GENERATION, _LONG = GenerationConfig(), LongFormOptions()
 
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "tiny-random (the default with --model tiny-random) or a directory")
     model.add_argument("--quantizer", metavar="NAME|PATH", help="semantic quantizer for --voice-from: quantizer-en "
                        "(default), tiny-random, a quantizer .pth (other languages) or a converted directory")
+    model.add_argument("--engine", type=_choice(ENGINES), metavar="{cpu,device}",
+                       help="cpu: KV cache and sampling on the host (the default on CPU); device: both inside the "
+                            "compiled graphs, static shapes (the default on GPU and Ascend)")
     model.add_argument("--no-offload", dest="offload", action="store_false",
                        help="keep all four sub-models' weights in memory (default: only the running stage's; "
                             "~1 GB less at bark-small for ~1%% more time)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..audio import check_writable, write_wav
-from ..bark import BarkModel
+from ..bark import BarkModel, choose_engine
 from ..constants import COARSE_RATE_HZ
 from ..device import set_device
 from ..generation.config import GenerationConfig, LongFormOptions, config_from_kwargs, max_tokens_for
@@ -98,12 +98,14 @@ def voice_timing_line(timings: dict) -> str:
     return f"{', '.join(parts)}; total {sum(timings.values()):.2f} s"
 
 
-def check_device(device: str | None):
-    """Select the backend now, so an unavailable one fails before anything is loaded."""
+def check_device(device: str | None, dtype: str = "float32", engine: str | None = None):
+    """Select the backend now, so an unavailable one, or a dtype or engine it cannot run, fails before anything is
+    loaded."""
     try:
-        set_device(device)
+        target = set_device(device)
     except RuntimeError as e:  # set_device's "asked for but unavailable"
         raise ValueError(str(e)) from None
+    choose_engine(engine, target, dtype)
 
 
 def voice_for(name: str | Mapping | None, model_dir, listing: str):
@@ -122,14 +124,14 @@ class Speaker:
 
     Args:
         path: a model directory from `resolve`.
-        device / dtype / offload: as `BarkModel.from_pretrained`.
+        device / dtype / offload / engine: as `BarkModel.from_pretrained`.
         listing: how the interface lists voices, for errors (`--list-voices`, `/voices`).
     """
 
     def __init__(self, path: Path, device: str | None = None, dtype: str = "float32", offload: bool = True,
-                 listing: str = "--list-voices"):
+                 listing: str = "--list-voices", engine: str | None = None):
         self.listing = listing
-        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype, offload=offload)
+        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype, offload=offload, engine=engine)
         self.processor = BarkProcessor.from_pretrained(self.model.path)
 
     def voice(self, name: str | None):

@@ -56,6 +56,43 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
     Returns:
         codes (B, 2, T) in [0, CODEBOOK_SIZE) for the longest item, and frame counts (B,) per item.
     """
+    gpt.setup_cache(semantic.shape[0])
+    keys = Tensor(np.ones((semantic.shape[0], gpt.config.block_size), bool))
+    n_flat = coarse_lengths(lengths)
+    # each step samples one codebook's 1024 ids: only those rows of the 12096-row head are computed
+    heads = [gpt.head_rows(lo, lo + C.CODEBOOK_SIZE) for lo in OFFSETS]
+
+    def window(prompt: np.ndarray, n: int, done: int) -> np.ndarray:
+        logits = gpt.prefill(prompt, keys, head=heads[0])
+        new = []
+        for step in range(n):
+            # an item past its end draws nothing: with a generator per item, its draws equal its solo run's
+            nxt = pick(logits[:, 0], cfg, rng, done + step < n_flat)[0] + OFFSETS[step % C.N_COARSE_CODEBOOKS]
+            new.append(nxt)
+            if progress is not None:
+                progress.update(1)
+            if step + 1 < n:
+                logits = gpt.forward(nxt[:, None], prompt.shape[1] + step, keys,
+                                     head=heads[(step + 1) % C.N_COARSE_CODEBOOKS])
+        return np.stack(new, axis=1)
+
+    return sliding_windows(semantic, lengths, voice, cfg, window)
+
+
+# where each codebook's ids start in the coarse model's vocabulary
+OFFSETS = [C.SEMANTIC_VOCAB_SIZE + book * C.CODEBOOK_SIZE for book in range(C.N_COARSE_CODEBOOKS)]
+
+
+def sliding_windows(semantic: np.ndarray, lengths: np.ndarray, voice: dict | None, cfg: CoarseConfig,
+                    window) -> tuple[np.ndarray, np.ndarray]:
+    """Suno's sliding windows over a batch sharing one voice (arguments as `generate_coarse`'s); `window(prompt,
+    n, done)` generates the next n flattened tokens (B, n), with their vocabulary offsets, after prompts (B, T) and
+    the `done` tokens before them, which
+    fill the cache from position 0 (windows and histories are even: codebooks alternate from 0).
+
+    Returns:
+        as `generate_coarse`.
+    """
     b = semantic.shape[0]
     sem = np.where(semantic == C.SEMANTIC_PAD_TOKEN, C.COARSE_SEMANTIC_PAD_TOKEN, semantic)
     sem = np.where(np.arange(sem.shape[1]) < lengths[:, None], sem, C.COARSE_SEMANTIC_PAD_TOKEN)
@@ -65,11 +102,6 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
     sem = np.concatenate([np.broadcast_to(sem_hist, (b, len(sem_hist))), sem], axis=1)
     coarse = np.broadcast_to(coarse_hist, (b, len(coarse_hist))).copy()
     max_sem_hist = int(np.floor(cfg.max_history / RATIO))
-    gpt.setup_cache(b)
-    keys = Tensor(np.ones((b, gpt.config.block_size), bool))
-    # each step samples one codebook's 1024 ids: only those rows of the 12096-row head are computed
-    offsets = [C.SEMANTIC_VOCAB_SIZE + book * C.CODEBOOK_SIZE for book in range(C.N_COARSE_CODEBOOKS)]
-    heads = [gpt.head_rows(lo, lo + C.CODEBOOK_SIZE) for lo in offsets]
     done = 0
     for _ in range(math.ceil(total / cfg.window)):
         idx = len(sem_hist) + int(round(done / RATIO))
@@ -78,20 +110,9 @@ def generate_coarse(gpt: GPT, semantic: np.ndarray, lengths: np.ndarray, voice: 
                             constant_values=C.COARSE_SEMANTIC_PAD_TOKEN)
         hist = coarse[:, coarse.shape[1] - min(cfg.max_history, coarse.shape[1]):]
         prompt = np.concatenate([window_sem, np.full((b, 1), C.COARSE_INFER_TOKEN), hist], axis=1)
-        n_prompt = prompt.shape[1]
-        # windows and histories are even: codebooks alternate from 0
-        logits = gpt.prefill(prompt, keys, head=heads[0])
-        new = []
-        for step in range(min(cfg.window, total - done)):
-            nxt = pick(logits[:, 0], cfg, rng, done + step < n_flat)[0] + offsets[step % C.N_COARSE_CODEBOOKS]
-            new.append(nxt)
-            if progress is not None:
-                progress.update(1)
-            if step + 1 < min(cfg.window, total - done):
-                logits = gpt.forward(nxt[:, None], n_prompt + step, keys,
-                                     head=heads[(step + 1) % C.N_COARSE_CODEBOOKS])
-        coarse = np.concatenate([coarse, np.stack(new, axis=1)], axis=1)
-        done += len(new)
+        new = window(prompt, min(cfg.window, total - done), done)
+        coarse = np.concatenate([coarse, new], axis=1)
+        done += new.shape[1]
     flat = coarse[:, len(coarse_hist):]
     codes = flat.reshape(b, -1, C.N_COARSE_CODEBOOKS).transpose(0, 2, 1) - C.SEMANTIC_VOCAB_SIZE
     codes -= C.CODEBOOK_SIZE * np.arange(C.N_COARSE_CODEBOOKS)[None, :, None]

@@ -58,23 +58,31 @@ def generate_fine(gpt: FineGPT, coarse: np.ndarray, frames: np.ndarray, voice: d
     Returns:
         one (8, frames[i]) array per item.
     """
-    return [_fine_item(gpt, coarse[i, :, :frames[i]], voice, cfg, item_rng(rng, i), progress)
-            for i in range(coarse.shape[0])]
-
-
-def _fine_item(gpt: FineGPT, coarse: np.ndarray, voice: dict | None, cfg: FineConfig, rng: np.random.Generator,
-               progress) -> np.ndarray:
-    """(8, T) codes for one item's coarse codes (n_coarse, T)."""
-    n_coarse, t = coarse.shape
     n_books = gpt.config.n_codes_total
-    x, n_history = _frames(coarse, voice, n_books)
-    for start, fill in _windows(t, n_history, len(x)):
-        window = x[None, start:start + C.FINE_WINDOW].copy()  # (1, 1024, 8)
-        rel = fill - start
+
+    def fill(window: np.ndarray, rel: int, n_coarse: int, item: int):
         for book in range(n_coarse, n_books):
             logits = gpt.forward(Tensor(window, ms.int32), book).asnumpy()  # (1, 1024, V)
-            window[0, rel:, book] = pick_many(logits[0, rel:, :C.CODEBOOK_SIZE], cfg, rng)
+            window[0, rel:, book] = pick_many(logits[0, rel:, :C.CODEBOOK_SIZE], cfg, item_rng(rng, item))
             if progress is not None:
                 progress.update(1)
-        x[fill:fill + C.FINE_WINDOW - rel, n_coarse:] = window[0, rel:, n_coarse:]
+        return window
+
+    return fine_windows(coarse, frames, voice, n_books, fill)
+
+
+def fine_windows(coarse: np.ndarray, frames: np.ndarray, voice: dict | None, n_books: int, fill) -> list[np.ndarray]:
+    """Suno's fine windows over each item (arguments as `generate_fine`'s); `fill(window, rel, n_coarse, item)`
+    returns item `item`'s window (1, 1024, n_books) with codebooks n_coarse.. filled from frame `rel` on."""
+    return [_fine_item(coarse[i, :, :frames[i]], voice, n_books, fill, i) for i in range(coarse.shape[0])]
+
+
+def _fine_item(coarse: np.ndarray, voice: dict | None, n_books: int, fill, item: int) -> np.ndarray:
+    """(8, T) codes for item `item`'s coarse codes (n_coarse, T)."""
+    n_coarse, t = coarse.shape
+    x, n_history = _frames(coarse, voice, n_books)
+    for start, fill_from in _windows(t, n_history, len(x)):
+        rel = fill_from - start
+        window = fill(x[None, start:start + C.FINE_WINDOW].copy(), rel, n_coarse, item)  # (1, 1024, 8)
+        x[fill_from:fill_from + C.FINE_WINDOW - rel, n_coarse:] = window[0, rel:, n_coarse:]
     return x[n_history:n_history + t].T

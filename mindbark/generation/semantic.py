@@ -53,9 +53,7 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
     # padded prefill chunk
     logits = gpt.forward(np.full((b, 1), C.SEMANTIC_INFER_TOKEN), x.shape[1], keys)
     pos = x.shape[1] + 1  # the first new token's position
-    tokens = np.full((b, cfg.max_new_tokens), C.SEMANTIC_PAD_TOKEN, np.int64)
-    lengths = np.full(b, cfg.max_new_tokens, np.int64)
-    running = np.ones(b, bool)
+    out = SemanticTokens(b, cfg.max_new_tokens)
     for n in range(cfg.max_new_tokens):
         # only real semantic ids and EOS may be sampled; the rest of the output vocabulary is never a target
         relevant = logits[:, 0, :C.SEMANTIC_VOCAB_SIZE + 1].copy()
@@ -66,12 +64,29 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
         stop = nxt == C.SEMANTIC_PAD_TOKEN
         if cfg.min_eos_p is not None and may_stop:
             stop |= probs[:, C.SEMANTIC_PAD_TOKEN] >= cfg.min_eos_p
-        lengths[running & stop] = n
-        running &= ~stop
-        tokens[running, n] = nxt[running]
-        if progress is not None:
-            progress.update(1)
-        if not running.any() or n == cfg.max_new_tokens - 1:
+        if not out.add(n, nxt, stop, progress):
             break
         logits = gpt.forward(nxt[:, None], pos + n, keys)
-    return tokens[:, :lengths.max()], lengths
+    return out.result()
+
+
+class SemanticTokens:
+    """A batch's semantic tokens as they are picked: each sequence stops at its first end, or at `max_new`."""
+
+    def __init__(self, batch: int, max_new: int):
+        self.tokens = np.full((batch, max_new), C.SEMANTIC_PAD_TOKEN, np.int64)
+        self.lengths = np.full(batch, max_new, np.int64)
+        self.running = np.ones(batch, bool)
+
+    def add(self, n: int, nxt: np.ndarray, stop: np.ndarray, progress=None) -> bool:
+        """Record token `n` (B,) of every running sequence, or its end where `stop`; False when all have ended."""
+        self.lengths[self.running & stop] = n
+        self.running &= ~stop
+        self.tokens[self.running, n] = nxt[self.running]
+        if progress is not None:
+            progress.update(1)
+        return bool(self.running.any()) and n < self.tokens.shape[1] - 1
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens (B, N) with SEMANTIC_PAD_TOKEN after each sequence's end, and lengths (B,)."""
+        return self.tokens[:, :self.lengths.max()], self.lengths

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,9 +106,22 @@ def current_library() -> Path | None:
         return None
 
 
+_disabled = [0]
+
+
+@contextmanager
+def disabled():
+    """Layers built inside use MindSpore's ops, as on GPU and Ascend: the device engine runs that path on CPU too."""
+    _disabled[0] += 1
+    try:
+        yield
+    finally:
+        _disabled[0] -= 1
+
+
 def _library_here() -> Path | None:
     """The library, where graphs built now would use it: on MindSpore's CPU backend only."""
-    return library() if ms.get_context("device_target") == "CPU" else None
+    return library() if ms.get_context("device_target") == "CPU" and not _disabled[0] else None
 
 
 def custom_op(name: str, inputs: int):

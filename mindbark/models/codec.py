@@ -98,8 +98,8 @@ class PaddedConvTranspose1d(nn.Cell):
 class LSTM(layers.LSTM):
     """Residual LSTM over time on a (B, T, C) signal; its state (h and c stacked) carries across chunks."""
 
-    def __init__(self, dim: int, num_layers: int):
-        super().__init__(dim, dim, num_layers)
+    def __init__(self, dim: int, num_layers: int, dtype=ms.float32):
+        super().__init__(dim, dim, num_layers, dtype)
         self.state_shape = (2, num_layers, dim)  # per batch item: the batch axis goes after num_layers
 
     def construct(self, x, state, first=None):
@@ -158,7 +158,7 @@ class SEANetDecoder(Stack):
     def __init__(self, cfg: CodecConfig, dtype=ms.float32):
         scale = 2 ** len(cfg.upsampling_ratios)
         layers = [PaddedConv1d(cfg, cfg.hidden_size, scale * cfg.num_filters, cfg.kernel_size, dtype=dtype),
-                  LSTM(scale * cfg.num_filters, cfg.num_lstm_layers)]
+                  LSTM(scale * cfg.num_filters, cfg.num_lstm_layers, dtype)]
         for ratio in cfg.upsampling_ratios:
             ch = scale * cfg.num_filters
             layers += [nn.ELU(), PaddedConvTranspose1d(cfg, ch, ch // 2, 2 * ratio, ratio, dtype)]
