@@ -60,7 +60,7 @@ def generate_semantic(gpt: GPT, text: np.ndarray, history: np.ndarray, cfg: Sema
         may_stop = n >= cfg.min_new_tokens
         if not may_stop:
             relevant[:, C.SEMANTIC_PAD_TOKEN] = -np.inf
-        nxt, probs = pick(relevant, cfg, rng, running)
+        nxt, probs = pick(relevant, cfg, rng, out.running)
         stop = nxt == C.SEMANTIC_PAD_TOKEN
         if cfg.min_eos_p is not None and may_stop:
             stop |= probs[:, C.SEMANTIC_PAD_TOKEN] >= cfg.min_eos_p
