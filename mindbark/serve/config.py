@@ -5,8 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..generation.config import max_tokens_for
-from ..generation.config import LongFormOptions
+from ..generation.config import LongFormOptions, max_tokens_for
 
 API_KEY_ENV = "MINDBARK_API_KEY"
 
