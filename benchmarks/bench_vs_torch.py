@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--engine", default=None, choices=["cpu", "device"],
                    help="mindbark's engine: cpu (host KV cache and sampling) or device (both in the graphs); "
                         "default: mindbark's own choice (cpu on CPU, device on GPU and Ascend)")
+    p.add_argument("--weights", default="fp32", choices=["fp32", "bf16", "int8"],
+                   help="how mindbark holds the GPTs' weights on CPU (default fp32; torch stays fp32)")
     p.add_argument("--offload", action=argparse.BooleanOptionalAction, default=True,
                    help="mindbark keeps only the running stage's weights in memory (its default; --no-offload keeps "
                         "all four, as torch does)")
@@ -149,10 +151,11 @@ def main(argv=None) -> int:
     info = weights.resolve(args.model, args.cache_dir or weights.default_cache())
     settings = {"model": name, "text": args.text, "batch": args.batch, "semantic_tokens": args.semantic_tokens,
                 "sample": args.sample, "threads": args.threads, "repeats": args.repeats, "device": args.device,
-                "dtype": args.dtype, "engine": args.engine, "offload": args.offload, "graph_cache": args.graph_cache,
+                "dtype": args.dtype, "engine": args.engine, "weights": args.weights, "offload": args.offload,
+                "graph_cache": args.graph_cache,
                 "seed": SEED, "sampling": sampling(args)}
-    job = {**{k: settings[k] for k in ("threads", "repeats", "device", "dtype", "engine", "offload", "seed",
-                                       "sampling")},
+    job = {**{k: settings[k] for k in ("threads", "repeats", "device", "dtype", "engine", "weights", "offload",
+                                       "seed", "sampling")},
            "texts": [args.text] * args.batch, "hf_dir": info["hf_dir"], "mindbark_dir": info["mindbark_dir"]}
 
     loadavg_before = os.getloadavg()

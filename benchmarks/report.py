@@ -124,6 +124,7 @@ def markdown(doc: dict) -> str:
              f"{'sampling' if s['sample'] else 'greedy'}, {s['threads']} threads, {s['device']} {s['dtype']}, "
              f"mindbark offload {'on' if s.get('offload', True) else 'off'}, "
              f"engine {doc['results']['mindbark'].get('engine', 'cpu')}, "
+             f"weights {doc['results']['mindbark'].get('weights', 'fp32')}, "
              f"cold = first call in a fresh process, warm = median [min–max] of {n_warm}; "
              f"{doc['machine']['cpu']} ({doc['machine']['logical_cores']} cores)", "",
              "| | torch | mindbark | mindbark / torch |", "|---|---:|---:|---:|"]

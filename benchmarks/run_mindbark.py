@@ -47,7 +47,7 @@ def main(argv: list) -> int:
     start = time.perf_counter()
     model = BarkModel.from_pretrained(job["mindbark_dir"], device=job["device"], dtype=job["dtype"],
                                       offload=job.get("offload", True), graph_cache=job.get("graph_cache"),
-                                      engine=job.get("engine"))
+                                      engine=job.get("engine"), weights=job.get("weights", "fp32"))
     load_s = time.perf_counter() - start
     rss_loaded = rss_mb()
 
@@ -77,7 +77,8 @@ def main(argv: list) -> int:
         "versions": versions("mindspore", "numpy"),
         "threads": {"mindspore.device_context.cpu.op_tuning.threads_num": job["threads"],
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-        "device": target, "dtype": job["dtype"], "engine": model.engine, "offload": model.offload,
+        "device": target, "dtype": job["dtype"], "engine": model.engine, "weights": model.weights,
+        "offload": model.offload,
         "sample_rate": model.generation_config.sample_rate,
         "input_ids": [row[m.astype(bool)].tolist() for row, m in zip(inputs["input_ids"], inputs["attention_mask"])],
         "eos_forbidden": eos_forbidden,

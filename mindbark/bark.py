@@ -21,18 +21,24 @@ from .models.bark import BarkNetworks
 from .paths import MARKER
 from .pipeline import generate
 from .voices import load_voice
+from .weight_formats import check_format
 
 
 ENGINES = ("cpu", "device")
 
 
-def choose_engine(engine: str | None, target: str, dtype) -> str:
+def choose_engine(engine: str | None, target: str, dtype, weights: str = "fp32") -> str:
     """The engine for backend `target` ("CPU", "GPU", "Ascend"): `engine` if given and possible, else the
     device engine on GPU and Ascend and the CPU engine on CPU. One-line errors for what cannot run."""
     if engine is None:
         engine = "cpu" if target == "CPU" else "device"
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if check_format(weights) != "fp32":
+        if target != "CPU" or engine != "cpu":
+            raise ValueError(f"{weights} weights run on the CPU engine only (mindbark's CPU kernels read them)")
+        if parse_dtype(dtype) != ms.float32:
+            raise ValueError(f"{weights} weights compute in float32: leave dtype at float32")
     if parse_dtype(dtype) == ms.bfloat16:
         if target == "CPU":
             raise ValueError("bfloat16 needs a GPU or Ascend: MindSpore's CPU MatMul has no bfloat16 kernel "
@@ -56,8 +62,8 @@ class BarkModel(BarkNetworks):
     min_eos_p 0.2) and the output `sample_rate`.
     """
 
-    def __init__(self, config, dtype=ms.float32, offload: bool = True):
-        super().__init__(config, dtype, offload)
+    def __init__(self, config, dtype=ms.float32, offload: bool = True, weights: str = "fp32"):
+        super().__init__(config, dtype, offload, weights)
         self.generation_config = GenerationConfig(sample_rate=self.sample_rate)
         self.engine = "cpu"
         self.device_engine = None
@@ -72,7 +78,8 @@ class BarkModel(BarkNetworks):
 
     @classmethod
     def from_pretrained(cls, path, device: str | None = None, dtype="float32", offload: bool = True,
-                        graph_cache: str | Path | bool | None = None, engine: str | None = None) -> "BarkModel":
+                        graph_cache: str | Path | bool | None = None, engine: str | None = None,
+                        weights: str = "fp32") -> "BarkModel":
         """Load a model by directory or name; a Hugging Face-format directory is converted once into the cache.
 
         Args:
@@ -91,9 +98,12 @@ class BarkModel(BarkNetworks):
             engine: "cpu" (KV cache and sampling on the host; the default on CPU) or "device" (KV cache and
                 sampling in the compiled graphs, static shapes; the default on GPU and Ascend). On CPU the device
                 engine runs MindSpore's ops where the CPU engine runs mindbark's kernels, as GPU and Ascend do.
+            weights: how the GPTs' projection weights are held on CPU: "fp32" (default, exact), or "bf16" / "int8"
+                (packed at load: half / about a quarter of the bytes each decode step reads, fp32 arithmetic,
+                slightly different audio; README, Performance).
         """
         target = set_device(device)
-        engine = choose_engine(engine, target, dtype)
+        engine = choose_engine(engine, target, dtype, weights)
         path = Path(path)
         if not path.is_dir():
             path = resolve_model(path)
@@ -101,7 +111,7 @@ class BarkModel(BarkNetworks):
             path = convert_cached(path)
         device_engine = engine == "device"
         with kernels.disabled() if device_engine else nullcontext():
-            model = cls.load(path, dtype, offload, False if device_engine else graph_cache)
+            model = cls.load(path, dtype, offload, False if device_engine else graph_cache, weights)
         model.use_engine(engine)
         return model
 

@@ -10,8 +10,9 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import initializer
+from mindspore.ops import DataType
 
-from . import kernels
+from . import kernels, weight_formats
 from .graph_ops import concat, rows, split
 
 
@@ -35,24 +36,74 @@ class GELU(nn.Cell):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight.T + bias over the last axis of x, with `weight` (out, in) as in torch: MatMul with transpose_b
-    reads that layout directly (Dense was many times slower on CPU)."""
+    """x @ weight.T + bias over the last axis of x, with fp32 `weight` (out, in) as in torch: MatMul with
+    transpose_b reads that layout directly (Dense was many times slower on CPU)."""
     y = ops.MatMul(transpose_b=True)(x.reshape(-1, x.shape[-1]), weight)
     if bias is not None:
         y = ops.bias_add(y, bias)
     return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
-class Linear(nn.Cell):
-    """y = x @ weight.T + bias, with `weight` of shape (out, in) as in torch."""
+GEMV_ROWS = 8  # up to this many rows (a decode step's batch) a product runs as mindbark's Gemv kernel
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=ms.float32):
+
+class Projection(nn.Cell):
+    """x @ W.T + bias for weights W (out, in) stored in one of `weight_formats`' formats.
+
+    A few rows go through mindbark's Gemv kernel where it applies (a decode step: the time is the weights' read,
+    which MindSpore's MatMul ran at about half the memory's bandwidth), more rows through MatMul. bf16 and int8 weights need
+    the kernels: a few rows run Gemv on them directly, more rows (prompts, the fine model) unpack them to fp32 for
+    MatMul.
+    """
+
+    def __init__(self, fmt: str = "fp32"):
         super().__init__()
-        self.weight = _param((out_features, in_features), dtype, "weight")
+        self.format = fmt
+        f32, u16, u8 = DataType.F32_Default, DataType.U16_Default, DataType.U8_Default
+        self.gemv = kernels.custom_op("Gemv", 3, [(f32, f32, f32, f32), (f32, u16, f32, f32), (f32, u8, f32, f32)])
+        self.unpack = None if fmt == "fp32" else kernels.custom_op("Dequantize", 2, [(u16, f32, f32), (u8, f32, f32)])
+        if fmt != "fp32" and (self.gemv is None or self.unpack is None):
+            raise RuntimeError(f"{fmt} weights need mindbark's CPU kernels (MindSpore's CPU backend and a C++ "
+                               "compiler); use fp32 weights")
+        self.matmul = ops.MatMul(transpose_b=True)
+
+    def construct(self, x, weight, bias=None):
+        k = x.shape[-1]
+        x2 = x.reshape(-1, k)
+        n = weight.shape[0]
+        if self.gemv is not None and x2.shape[0] <= GEMV_ROWS:
+            y = self.gemv(x2, weight, bias if bias is not None else ops.zeros((n,), ms.float32))
+        else:
+            w = weight if self.unpack is None else self.unpack(weight, x2)
+            y = self.matmul(x2, w)
+            if bias is not None:
+                y = ops.bias_add(y, bias)
+        return y.reshape(x.shape[:-1] + (n,))
+
+
+class Linear(nn.Cell):
+    """y = x @ weight.T + bias, with `weight` of shape (out, in) as in torch, stored in format `weights`
+    (`weight_formats`: packed from the checkpoint's fp32 at load)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=ms.float32,
+                 weights: str = "fp32"):
+        super().__init__()
+        if weights == "fp32":
+            self.weight = _param((out_features, in_features), dtype, "weight")
+        else:
+            if dtype != ms.float32:
+                raise ValueError(f"{weights} weights compute in float32, not {dtype}")
+            shape = weight_formats.packed_shape((out_features, in_features), weights)
+            self.weight = _param(shape, ms.uint16 if weights == "bf16" else ms.uint8, "weight")
+            self.checkpoint_layout = {"weight": ((out_features, in_features),
+                                                 lambda w: weight_formats.pack(w, weights))}
         self.bias = _param((out_features,), dtype, "bias") if bias else None
+        self.project = Projection(weights) if dtype == ms.float32 else None
 
     def construct(self, x):
-        return linear(x, self.weight, self.bias)
+        if self.project is None:
+            return linear(x, self.weight, self.bias)
+        return self.project(x, self.weight, self.bias)
 
 
 class Embedding(nn.Cell):

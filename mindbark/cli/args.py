@@ -5,6 +5,7 @@ import math
 import sys
 
 from ..generation.config import GenerationConfig, LongFormOptions
+from ..weight_formats import FORMATS
 
 DESCRIPTION = "Bark text-to-audio in MindSpore: write one WAV file, or talk to it in a console."
 EPILOG = """examples:
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--engine", type=_choice(ENGINES), metavar="{cpu,device}",
                        help="cpu: KV cache and sampling on the host (the default on CPU); device: both inside the "
                             "compiled graphs, static shapes (the default on GPU and Ascend)")
+    model.add_argument("--weights", type=_choice(FORMATS), default="fp32", metavar="{fp32,bf16,int8}",
+                       help="how the GPTs' weights are held on CPU: fp32 (default, exact), bf16 or int8 (faster "
+                            "decoding and less memory, audio slightly different; README, Performance)")
     model.add_argument("--no-offload", dest="offload", action="store_false",
                        help="keep all four sub-models' weights in memory (default: only the running stage's; "
                             "~1 GB less at bark-small for ~1%% more time)")

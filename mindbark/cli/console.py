@@ -60,7 +60,7 @@ class Console:
     def run(self) -> int:
         self.settings.config()
         S.check_writable(self.numbered.peek())
-        S.check_device(self.args.device, self.args.dtype, self.args.engine)
+        S.check_device(self.args.device, self.args.dtype, self.args.engine, self.args.weights)
         if self.interactive:
             try:
                 import readline  # noqa: F401  (line editing and history for input())
@@ -114,7 +114,7 @@ class Console:
         path = S.resolve(name, self.out)
         self.out(f"loading {name} ...")
         return S.Speaker(path, self.args.device, self.args.dtype, self.args.offload, listing="/voices",
-                         engine=self.args.engine)
+                         engine=self.args.engine, weights=self.args.weights)
 
     def _check_voice(self):
         if self.settings.voice is not None:

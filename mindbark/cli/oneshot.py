@@ -57,10 +57,10 @@ def run(args, stdin=None, out=print) -> int:
         S.check_writable(S.voice_path(args.save_voice))
     if args.voice_from is not None:
         S.check_recording(args.voice_from)
-    S.check_device(args.device, args.dtype, args.engine)
+    S.check_device(args.device, args.dtype, args.engine, args.weights)
     path = S.resolve(args.model or DEFAULT_MODEL, out)
     S.voice_for(settings.voice, path, "--list-voices")  # an unknown voice fails before the model loads
-    speaker = S.Speaker(path, args.device, args.dtype, args.offload, engine=args.engine)
+    speaker = S.Speaker(path, args.device, args.dtype, args.offload, engine=args.engine, weights=args.weights)
     cloned = None
     if args.voice_from is not None:
         cloner = S.cloner(args, speaker.model, out)

@@ -98,14 +98,14 @@ def voice_timing_line(timings: dict) -> str:
     return f"{', '.join(parts)}; total {sum(timings.values()):.2f} s"
 
 
-def check_device(device: str | None, dtype: str = "float32", engine: str | None = None):
-    """Select the backend now, so an unavailable one, or a dtype or engine it cannot run, fails before anything is
-    loaded."""
+def check_device(device: str | None, dtype: str = "float32", engine: str | None = None, weights: str = "fp32"):
+    """Select the backend now, so an unavailable one, or a dtype, engine or weight format it cannot run, fails
+    before anything is loaded."""
     try:
         target = set_device(device)
     except RuntimeError as e:  # set_device's "asked for but unavailable"
         raise ValueError(str(e)) from None
-    choose_engine(engine, target, dtype)
+    choose_engine(engine, target, dtype, weights)
 
 
 def voice_for(name: str | Mapping | None, model_dir, listing: str):
@@ -124,14 +124,15 @@ class Speaker:
 
     Args:
         path: a model directory from `resolve`.
-        device / dtype / offload / engine: as `BarkModel.from_pretrained`.
+        device / dtype / offload / engine / weights: as `BarkModel.from_pretrained`.
         listing: how the interface lists voices, for errors (`--list-voices`, `/voices`).
     """
 
     def __init__(self, path: Path, device: str | None = None, dtype: str = "float32", offload: bool = True,
-                 listing: str = "--list-voices", engine: str | None = None):
+                 listing: str = "--list-voices", engine: str | None = None, weights: str = "fp32"):
         self.listing = listing
-        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype, offload=offload, engine=engine)
+        self.model = BarkModel.from_pretrained(path, device=device, dtype=dtype, offload=offload, engine=engine,
+                                               weights=weights)
         self.processor = BarkProcessor.from_pretrained(self.model.path)
 
     def voice(self, name: str | None):

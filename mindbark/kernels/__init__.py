@@ -1,6 +1,7 @@
 """CPU kernels as MindSpore custom ops, from a library compiled on first use: exact GELU and LayerNorm
-(`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`) and the tap sums of its causal convolutions (`conv.cc`), all
-`ops.Custom(func_type="aot")` functions; the last two split their work over MindSpore's thread pool (`pool.cc`).
+(`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`), the tap sums of its causal convolutions (`conv.cc`) and
+the GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`), all `ops.Custom(func_type="aot")`
+functions; the last three split their work over MindSpore's thread pool (`pool.cc`).
 
 MindSpore 2.10's CPU kernels for these are several times slower than torch's on Bark's shapes (README,
 Performance): GELU goes through `ops.erf` (scalar libm erf, value-dependent), `nn.LSTM` takes twice torch's time,
@@ -124,18 +125,24 @@ def _library_here() -> Path | None:
     return library() if ms.get_context("device_target") == "CPU" and not _disabled[0] else None
 
 
-def custom_op(name: str, inputs: int):
-    """The library's function `name` of `inputs` fp32 inputs and one fp32 output as a MindSpore op, or None where
-    the kernels do not apply (another backend, no library). The library infers the output's shape."""
+def custom_op(name: str, inputs: int, formats: list[tuple] | None = None):
+    """The library's function `name` of `inputs` inputs and one output as a MindSpore op, or None where the
+    kernels do not apply (another backend, no library). The library infers the output's shape.
+
+    `formats`: the accepted dtypes, one (input dtypes..., output dtype) tuple of `DataType`s each; all fp32 if
+    not given."""
     lib = _library_here()
     if lib is None:
         return None
     reg = CustomRegOp(name)
     for i in range(inputs):
         reg = reg.input(i, f"x{i}")
-    reg = reg.output(0, "y").dtype_format(*[DataType.F32_Default] * (inputs + 1)).target("CPU").get_op_info()
+    reg = reg.output(0, "y")
+    for fmt in formats or [(DataType.F32_Default,) * (inputs + 1)]:
+        reg = reg.dtype_format(*fmt)
     # no out_shape/out_dtype: the library's own inference functions, which dynamic shapes and MindIR loads need
-    return ops.Custom(f"{lib}:{name}", out_shape=None, out_dtype=None, func_type="aot", reg_info=reg)
+    return ops.Custom(f"{lib}:{name}", out_shape=None, out_dtype=None, func_type="aot",
+                      reg_info=reg.target("CPU").get_op_info())
 
 
 def state() -> str:

@@ -7,6 +7,8 @@
 // int). Another MindSpore build may lack them.
 #include <dlfcn.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 
 namespace mindbark {
@@ -46,6 +48,17 @@ bool LaunchOnPool(const PoolTask &task, int count) {
   if (!threads) return false;
   pool.launch(threads, task, nullptr, count);
   return true;
+}
+
+// Runs body(i) for every i in [0, count), each claimed once, by the pool's workers and the calling thread: work in
+// many small pieces, so that a worker that starts late costs no more than one piece.
+void ForEachClaimed(int64_t count, const std::function<void(int64_t)> &body) {
+  std::atomic<int64_t> next{0};
+  const auto drain = [&] {
+    for (int64_t i; (i = next.fetch_add(1)) < count;) body(i);
+  };
+  LaunchOnPool([&drain](void *, int, float, float) { drain(); return 0; }, 2);
+  drain();  // what the pool left, or all of it without one
 }
 
 }  // namespace mindbark

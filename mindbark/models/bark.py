@@ -11,21 +11,23 @@ from ..errors import ConversionError
 from ..graphs import GraphStore, default_dir
 from ..jit import use_store
 from ..paths import FORMAT_VERSION, read_marker
+from ..weight_formats import check_format
 from .codec import EncodecDecoder
 from .fine import FineGPT
 from .gpt import GPT, KVCaches
 
 
-def build_submodels(cfg: BarkConfig, dtype=ms.float32) -> dict:
+def build_submodels(cfg: BarkConfig, dtype=ms.float32, weights: str = "fp32") -> dict:
     """The four networks with lazily-initialised (unallocated) weights, keyed by sub-model name.
 
-    The semantic and coarse models share their KV caches: they never run at once.
+    The semantic and coarse models share their KV caches: they never run at once. `weights`: how the GPTs'
+    projections are stored (`weight_formats`).
     """
     caches = KVCaches()
     return {
-        "semantic": GPT(cfg.semantic, dtype, caches),
-        "coarse_acoustics": GPT(cfg.coarse_acoustics, dtype, caches),
-        "fine_acoustics": FineGPT(cfg.fine_acoustics, dtype),
+        "semantic": GPT(cfg.semantic, dtype, caches, weights),
+        "coarse_acoustics": GPT(cfg.coarse_acoustics, dtype, caches, weights),
+        "fine_acoustics": FineGPT(cfg.fine_acoustics, dtype, weights),
         "codec_model": EncodecDecoder(cfg.codec, dtype),
     }
 
@@ -37,13 +39,16 @@ class BarkNetworks:
         config: the sub-model shapes.
         dtype: parameter dtype for all four networks ("float32", "float16", ... or a MindSpore dtype).
         offload: keep only the running GPT stage's weights in host memory (see `release`).
+        weights: how the GPTs' projections are stored: "fp32" (memory-mapped from the file), or "bf16" / "int8"
+            (`weight_formats`, packed at load into memory of their own; CPU, float32 only).
     """
 
-    def __init__(self, config: BarkConfig, dtype=ms.float32, offload: bool = True):
+    def __init__(self, config: BarkConfig, dtype=ms.float32, offload: bool = True, weights: str = "fp32"):
         self.config = config
         self.offload = offload
+        self.weights = check_format(weights)
         self._mapped = {}
-        models = build_submodels(config, parse_dtype(dtype))
+        models = build_submodels(config, parse_dtype(dtype), weights)
         self.semantic = models["semantic"]
         self.coarse_acoustics = models["coarse_acoustics"]
         self.fine_acoustics = models["fine_acoustics"]
@@ -54,7 +59,8 @@ class BarkNetworks:
         self.set_train(False)
 
     @classmethod
-    def load(cls, path, dtype="float32", offload: bool = True, graph_cache: str | Path | bool | None = None):
+    def load(cls, path, dtype="float32", offload: bool = True, graph_cache: str | Path | bool | None = None,
+             weights: str = "fp32"):
         """The networks of the converted directory `path`, weights memory-mapped (arguments as `__init__`'s, and
         `graph_cache` as `use_graph_cache`'s)."""
         path = Path(path)
@@ -64,9 +70,11 @@ class BarkNetworks:
         if meta.get("format_version") != FORMAT_VERSION:
             raise ConversionError(f"{path}: mindbark format {meta.get('format_version')} is not supported "
                                   f"(expected {FORMAT_VERSION}); convert the checkpoint again")
-        model = cls(BarkConfig.from_file(path / "config.json"), dtype, offload)
+        model = cls(BarkConfig.from_file(path / "config.json"), dtype, offload, weights)
         for name, cell in model.submodels().items():
             model._mapped[name] = load_weights(cell, path / f"{name}.safetensors")
+            if weights != "fp32":  # the fp32 pages just packed are read no more
+                model._mapped[name].release()
         model.path = path
         model.use_graph_cache(graph_cache)
         return model

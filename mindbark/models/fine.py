@@ -19,14 +19,15 @@ class FineGPT(nn.Cell):
     Args:
         cfg: shapes of the model.
         dtype: parameter and compute dtype.
+        weights: how the blocks' projections are stored (`weight_formats`); the heads are embedding tables, fp32.
     """
 
-    def __init__(self, cfg: GPTConfig, dtype=ms.float32):
+    def __init__(self, cfg: GPTConfig, dtype=ms.float32, weights: str = "fp32"):
         super().__init__()
         self.config = cfg
         self.wtes = nn.CellList([Embedding(cfg.input_vocab_size, cfg.n_embd, dtype) for _ in range(cfg.n_codes_total)])
         self.wpe = Embedding(cfg.block_size, cfg.n_embd, dtype)
-        self.h = nn.CellList([Block(cfg, False, dtype) for _ in range(cfg.n_layer)])
+        self.h = nn.CellList([Block(cfg, False, dtype, weights) for _ in range(cfg.n_layer)])
         self.ln_f = LayerNorm(cfg.n_embd, dtype=dtype)
         n_heads = cfg.n_codes_total - cfg.n_codes_given
         self.lm_heads = None if cfg.tie_word_embeddings else nn.CellList(

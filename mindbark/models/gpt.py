@@ -19,6 +19,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
+from .. import kernels
 from ..config import GPTConfig
 from ..graph_ops import arange, concat, softmax, split
 from ..jit import compiled
@@ -79,28 +80,48 @@ def merge_heads(y):
     return concat(split(y, 1, axis=1), axis=3).reshape(b, t, n * hs)
 
 
+def decode_attention(dtype):
+    """mindbark's one-kernel attention for decode steps (`kernels/attention.cc`), where it applies: fp32 on
+    MindSpore's CPU backend; else None."""
+    return kernels.custom_op("DecodeAttention", 4) if dtype == ms.float32 else None
+
+
+def allowed(past_keys, own_keys):
+    """The fp32 map (B, S + 1) a decode step's attention kernel takes: 1 where its query may look, over the past
+    slots (`past_keys` (B, 1, 1, S)), then its own key (`own_keys` (B, 1, 1, 1))."""
+    b = past_keys.shape[0]
+    return concat([past_keys.reshape(b, -1), own_keys.reshape(b, 1)], axis=1).astype(ms.float32)
+
+
 class SelfAttention(nn.Cell):
-    def __init__(self, cfg: GPTConfig, dtype):
+    def __init__(self, cfg: GPTConfig, dtype, weights: str):
         super().__init__()
         self.n_head = cfg.n_head
-        self.c_attn = Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias, dtype=dtype)
-        self.c_proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        self.c_attn = Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
+        self.c_proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
+        self.decode_attention = decode_attention(dtype)
 
     def construct(self, x, bias=None, past=None, past_bias=None):
-        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each."""
+        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each.
+
+        A decode step over a cache, where mindbark's kernel applies (`attends_in_one`), takes `past_bias` as
+        the (B, S + 1) fp32 map of what its query may look at (`allowed`) and ignores `bias`."""
         n = self.n_head
-        qkv = split_heads(self.c_attn(x), 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
+        projected = self.c_attn(x)
+        qkv = split_heads(projected, 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
         q, k, v = qkv[:, :n], qkv[:, n:2 * n], qkv[:, 2 * n:]
         k_past, v_past = (None, None) if past is None else past
+        if self.decode_attention is not None and x.shape[1] == 1 and past is not None:
+            return self.c_proj(self.decode_attention(projected, k_past, v_past, past_bias)), k, v
         y = attend(q, k, v, bias, k_past, v_past, past_bias)
         return self.c_proj(merge_heads(y)), k, v
 
 
 class MLP(nn.Cell):
-    def __init__(self, cfg: GPTConfig, dtype):
+    def __init__(self, cfg: GPTConfig, dtype, weights: str):
         super().__init__()
-        self.c_fc = Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias, dtype=dtype)
-        self.c_proj = Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype)
+        self.c_fc = Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
+        self.c_proj = Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
         self.gelu = GELU()
 
     def construct(self, x):
@@ -109,19 +130,19 @@ class MLP(nn.Cell):
 
 class Block(nn.Cell):
     """Pre-LayerNorm transformer block. Bark's causal models drop LayerNorm biases with `bias`, the fine model
-    keeps them always."""
+    keeps them always. `weights`: the projections' storage format (`weight_formats`)."""
 
     # one graph for every block, inlined after it is analysed: without it the compiler analyses each of the
     # n_layer copies on its own. Its default policy (a called subgraph) is Ascend-only; "front" works on every
     # backend.
     @ms.lazy_inline(policy="front")
-    def __init__(self, cfg: GPTConfig, causal: bool, dtype):
+    def __init__(self, cfg: GPTConfig, causal: bool, dtype, weights: str = "fp32"):
         super().__init__()
         ln_bias = cfg.bias if causal else True
         self.ln_1 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
-        self.attn = SelfAttention(cfg, dtype)
+        self.attn = SelfAttention(cfg, dtype, weights)
         self.ln_2 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
-        self.mlp = MLP(cfg, dtype)
+        self.mlp = MLP(cfg, dtype, weights)
 
     def construct(self, x, bias=None, past=None, past_bias=None):
         """Output (B, T, C), and this layer's new keys and values."""
@@ -196,19 +217,22 @@ class GPT(nn.Cell):
         cfg: shapes of the model.
         dtype: parameter and compute dtype (attention softmax runs in fp32).
         caches: where its KV caches come from; pass one `KVCaches` to models that may share them.
+        weights: how the projections and the LM head are stored (`weight_formats`: "fp32", "bf16", "int8").
     """
 
-    def __init__(self, cfg: GPTConfig, dtype=ms.float32, caches: KVCaches | None = None):
+    def __init__(self, cfg: GPTConfig, dtype=ms.float32, caches: KVCaches | None = None, weights: str = "fp32"):
         super().__init__()
         self.config = cfg
         self.dtype = dtype
         self.wte = Embedding(cfg.input_vocab_size, cfg.n_embd, dtype)
         self.wpe = Embedding(cfg.block_size, cfg.n_embd, dtype)
-        self.h = nn.CellList([Block(cfg, True, dtype) for _ in range(cfg.n_layer)])
+        self.h = nn.CellList([Block(cfg, True, dtype, weights) for _ in range(cfg.n_layer)])
         self.ln_f = LayerNorm(cfg.n_embd, bias=cfg.bias, dtype=dtype)
-        self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype)
+        self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype, weights=weights)
         self.caches = caches if caches is not None else KVCaches()
         self.cache = None
+        # decode steps attend in mindbark's kernel (`decode_attention`); the blocks made the same choice
+        self.attends_in_one = self.h[0].attn.decode_attention is not None
         self._step = compiled(self.decode_step, self, "step")
         past = ms.Tensor(shape=[None, cfg.n_head, None, cfg.n_embd // cfg.n_head], dtype=dtype)
         keys = ms.Tensor(shape=[None, None], dtype=ms.bool_)
@@ -266,8 +290,11 @@ class GPT(nn.Cell):
         x = x + self.wpe(ops.tile(pos.reshape(1, t), (b, 1)))  # positions gathered at (B, T): no broadcast add
         causal = arange(t).reshape(1, t) <= arange(t).reshape(t, 1)  # (T, T) among the new positions
         own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
-        bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
-        past_bias = attention_bias(ops.tile(past_keys.reshape(b, 1, 1, -1), (1, 1, t, 1)), n_head)  # (B, nh, T, L)
+        if t == 1 and self.attends_in_one:
+            bias, past_bias = None, allowed(past_keys.reshape(b, 1, 1, -1), own_keys)
+        else:
+            bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
+            past_bias = attention_bias(ops.tile(past_keys.reshape(b, 1, 1, -1), (1, 1, t, 1)), n_head)  # (B, nh, T, L)
         new = []
         for i, block in enumerate(self.h):
             x, k, v = block(x, bias, (past[2 * i], past[2 * i + 1]), past_bias)
@@ -275,7 +302,13 @@ class GPT(nn.Cell):
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
         x = self.ln_f(x)
-        return (self.lm_head(x) if head is None else linear(x, head)), ops.stack(new)
+        return (self.lm_head(x) if head is None else self._head(x, head)), ops.stack(new)
+
+    def _head(self, x, rows):
+        """Logits for `rows` of the LM head (from `head_rows`), in its storage format."""
+        if self.lm_head.project is None:
+            return linear(x, rows)
+        return self.lm_head.project(x, rows)
 
     def _prompt_chunk_fn(self):
         """`prompt_chunk` as a function of this model's own: MindSpore keeps dynamic-shape specs on the function
