@@ -11,7 +11,7 @@ a prompt as long as Bark's (semantic: 257 positions, Bark's 256 text and history
 630-position window) and times `--steps` decode steps of each GPT, as the pipeline runs them (the semantic model
 over its whole head, the coarse one over one codebook's 1024 rows). A step reads every projection weight once, the
 LM head rows it asks for, and the keys and values of the positions before it; `bound` is those bytes over the
-measured bandwidth.
+measured bandwidth. `--in-generation N` also times the steps inside a greedy generation of N semantic tokens.
 """
 
 import argparse
@@ -83,6 +83,41 @@ def worker(mindbark_dir: str, fmt: str, threads: int, steps: int) -> dict:
     return out
 
 
+def in_generation(mindbark_dir: str, fmt: str, threads: int, tokens: int) -> dict:
+    """Median decode-step and prompt-chunk times (ms) of the semantic and coarse GPTs inside a greedy generation of
+    `tokens` semantic tokens (the second of two, the first compiles), timed around `GPT.forward`."""
+    import mindspore as ms
+
+    from mindbark import BarkModel, BarkProcessor
+    from mindbark.generation.config import config_from_kwargs
+    from mindbark.models.gpt import GPT
+    from mindbark.pipeline import generate
+
+    ms.device_context.cpu.op_tuning.threads_num(threads)
+    formats = {} if fmt == "fp32" else {"weights": fmt}
+    model = BarkModel.from_pretrained(mindbark_dir, device="cpu", graph_cache=False, **formats)
+    processor = BarkProcessor.from_pretrained(mindbark_dir)
+    inputs = processor(["Hello, my name is Suno. And, uh — and I like pizza. [laughs]"])
+    config = config_from_kwargs(do_sample=False, semantic_max_new_tokens=tokens, semantic_min_eos_p=1.0)
+    names = {id(model.semantic): "semantic", id(model.coarse_acoustics): "coarse_acoustics"}
+    times = {}
+    forward = GPT.forward
+
+    def timed(gpt, x, start, key_mask, out_idx=None, head=None):
+        begin = time.perf_counter()
+        logits = forward(gpt, x, start, key_mask, out_idx, head)
+        kind = "step" if x.shape[1] == 1 else "chunk"
+        times.setdefault(f"{names[id(gpt)]}_{kind}", []).append(time.perf_counter() - begin)
+        return logits
+
+    GPT.forward = timed
+    for _ in range(2):
+        times.clear()
+        generate(model, inputs["input_ids"], inputs["attention_mask"], None, config, seed=0)
+    return {k: {"median_ms": 1000 * statistics.median(v), "mean_ms": 1000 * statistics.mean(v), "n": len(v)}
+            for k, v in times.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="bark-small", help="tiny, bark-small or bark (random weights; default "
@@ -90,11 +125,18 @@ def main(argv=None) -> int:
     p.add_argument("--weights", nargs="+", default=["fp32", "bf16", "int8"], choices=["fp32", "bf16", "int8"])
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--steps", type=int, default=100, help="decode steps per GPT (default 100)")
+    p.add_argument("--in-generation", type=int, metavar="TOKENS", default=0,
+                   help="also time the steps inside a greedy generation of TOKENS semantic tokens (median and mean "
+                        "over its steps: a generation's steps meet the rest of the pipeline)")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p.add_argument("--worker", nargs=2, metavar=("DIR", "FORMAT"), help=argparse.SUPPRESS)
+    p.add_argument("--generation-worker", nargs=2, metavar=("DIR", "FORMAT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.threads, args.steps)))
+        return 0
+    if args.generation_worker:
+        print(json.dumps(in_generation(*args.generation_worker, args.threads, args.in_generation)))
         return 0
 
     info = weights.resolve(args.model, weights.default_cache())
@@ -107,7 +149,19 @@ def main(argv=None) -> int:
         if proc.returncode:
             sys.exit(f"bench_decode: the {fmt} run failed:\n{proc.stderr[-3000:]}")
         results[fmt] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if args.in_generation:
+            proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--in-generation",
+                                   str(args.in_generation), "--generation-worker", info["mindbark_dir"], fmt],
+                                  capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode:
+                sys.exit(f"bench_decode: the {fmt} generation failed:\n{proc.stderr[-3000:]}")
+            results[fmt]["in_generation"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            for kind, r in results[fmt]["in_generation"].items():
+                print(f"{fmt:5} in a generation: {kind:22} median {r['median_ms']:7.2f} ms, mean {r['mean_ms']:7.2f} "
+                      f"ms over {r['n']}")
         for name, r in results[fmt].items():
+            if name == "in_generation":
+                continue
             r["bound_ms"] = 1000 * (r["weight_bytes"] + r["kv_bytes"]) / (gbps * 1e9)
             r["weights_only_bound_ms"] = 1000 * r["weight_bytes"] / (gbps * 1e9)
             print(f"{fmt:5} {name:17} step {r['step_ms_median']:6.2f} ms (min {r['step_ms_min']:.2f}); reads "

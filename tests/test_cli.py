@@ -148,6 +148,9 @@ BAD = [  # (arguments, standard input, exit status, what the message says)
     (["--text", "hi", "--dtype", "bfloat16"], "", 1, "bfloat16 needs a GPU or Ascend: MindSpore's CPU MatMul has no "
                                                     "bfloat16 kernel"),
     (["--text", "hi", "--engine", "host"], "", 2, "argument --engine: 'host' is not one of cpu, device"),
+    (["--text", "hi", "--weights", "int4"], "", 2, "argument --weights: 'int4' is not one of fp32, bf16, int8"),
+    (["--text", "hi", "--weights", "int8", "--engine", "device"], "", 1, "int8 weights run on the CPU engine only"),
+    (["--text", "hi", "--weights", "bf16", "--dtype", "float16"], "", 1, "bf16 weights compute in float32"),
     (["--text", "hi", "--out", "nodir/a.wav"], "", 1, "cannot write nodir/a.wav: directory nodir does not exist"),
     (["--text", "hi", "--out", "."], "", 1, "cannot write .: it is a directory"),
     (["--text", "hi", "--out-dir", "nodir"], "", 1, "directory nodir does not exist"),
@@ -194,6 +197,17 @@ def test_device_engine(offline, tiny_dir, capsys):
                  "0.2", "--seed", "1", "--silent", "--out", "a.wav"]) == 0
     assert capsys.readouterr().out.startswith("wrote a.wav: ")
     assert sf.info(offline / "a.wav").frames > 0
+
+
+def test_packed_weights(offline, tiny_dir, capsys):
+    assert main(["--text", "hi", "--model", str(tiny_dir), "--device", "cpu", "--weights", "bf16", "--max-duration",
+                 "0.2", "--seed", "1", "--silent", "--out", "a.wav"]) == 0
+    assert capsys.readouterr().out.startswith("wrote a.wav: ")
+    # the tiny model's 16-wide rows hold no whole block of 32 int8 weights
+    assert main(["--text", "hi", "--model", str(tiny_dir), "--device", "cpu", "--weights", "int8", "--out",
+                 "b.wav"]) == 1
+    assert "int8 weights need rows of a multiple of 32 values, not 16" in one_error(capsys.readouterr().err)
+    assert not (offline / "b.wav").exists()
 
 
 def test_unavailable_device(offline, tiny_dir, capsys):

@@ -129,15 +129,18 @@ def test_gpt_equals_transformers_with_the_unpacked_weights(wide, fmt, name):
     np.testing.assert_allclose(_logits(gpt, ids), ref, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("fmt, bound", [("bf16", 0.02), ("int8", 0.02)])
+# Observed here, as a share of the largest fp32 logit: bf16 0.48-0.54% (each weight within 2^-8 of itself),
+# int8 1.79-1.85% (each weight within 1/254 of its block's largest). The bounds leave ~4x and ~2.7x: a scale 10%
+# off, or a block of weights lost, is several times over them.
+@pytest.mark.parametrize("fmt, bound", [("bf16", 0.02), ("int8", 0.05)])
 def test_packed_logits_stay_near_fp32(wide, fmt, bound):
-    """Observed at these random weights: bf16 ~4e-3, int8 ~2e-3 of the logits' largest magnitude."""
     _, models = wide
     ids = np.random.default_rng(2).integers(0, 10_000, (2, 9))
     for name in ("semantic", "coarse_acoustics"):
         ref = _logits(getattr(models["fp32"], name), ids)
         out = _logits(getattr(models[fmt], name), ids)
         assert np.abs(out - ref).max() <= bound * np.abs(ref).max()
+        assert (out.argmax(-1) == ref.argmax(-1)).mean() >= 0.9  # the greedy token (all 18 agree here)
 
 
 def test_weights_need_the_cpu_engine(tiny_dir):

@@ -1,7 +1,8 @@
 """CPU kernels as MindSpore custom ops, from a library compiled on first use: exact GELU and LayerNorm
-(`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`), the tap sums of its causal convolutions (`conv.cc`) and
-the GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`), all `ops.Custom(func_type="aot")`
-functions; the last three split their work over MindSpore's thread pool (`pool.cc`).
+(`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`), the tap sums of its causal convolutions (`conv.cc`), the
+GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`) and a decode step's whole transformer
+block (`block.cc`), all `ops.Custom(func_type="aot")` functions; the last four split their work over MindSpore's
+thread pool (`pool.cc`).
 
 MindSpore 2.10's CPU kernels for these are several times slower than torch's on Bark's shapes (README,
 Performance): GELU goes through `ops.erf` (scalar libm erf, value-dependent), `nn.LSTM` takes twice torch's time,
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ENV = "MINDBARK_CPU_KERNELS"
 SOURCES = sorted(Path(__file__).parent.glob("*.cc"))
+HEADERS = sorted(Path(__file__).parent.glob("*.h"))
 # -fopenmp-simd: the sources' `omp simd` hints without OpenMP's runtime, whose idle threads would spin
 FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-pthread", "-shared", "-fPIC"]
 
@@ -93,7 +95,7 @@ def library() -> Path | None:
 def library_path(cxx: str) -> Path:
     """Where the library built by compiler `cxx` from the current sources for this CPU is kept."""
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
-    sources = [s.read_text() for s in SOURCES]
+    sources = [s.read_text() for s in SOURCES + HEADERS]
     key = hashlib.sha256("\0".join([*sources, cxx, version, *FLAGS, _cpu_flags()]).encode())
     return kernels_dir() / f"cpu_ops-{key.hexdigest()[:16]}.so"
 

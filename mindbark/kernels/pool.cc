@@ -10,12 +10,22 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <vector>
+
+#include "vector.h"
 
 namespace mindbark {
 
 using PoolTask = std::function<int(void *, int, float, float)>;
 
 namespace {
+
+inline void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
 
 struct Pool {
   void *(*get)() = nullptr;
@@ -59,6 +69,27 @@ void ForEachClaimed(int64_t count, const std::function<void(int64_t)> &body) {
   };
   LaunchOnPool([&drain](void *, int, float, float) { drain(); return 0; }, 2);
   drain();  // what the pool left, or all of it without one
+}
+
+// Runs the phases in order, each phase's pieces claimed once by the pool's workers and the calling thread; a
+// phase starts when every piece of the one before is done. One launch for all of them, where a launch per phase
+// woke the pool's worker for each. A thread waits only for pieces another has claimed and is running, so a worker
+// that never comes costs nothing but its share.
+void RunPhases(const std::vector<Phase> &phases) {
+  const size_t n = phases.size();
+  std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[n]), done(new std::atomic<int64_t>[n]);
+  for (size_t p = 0; p < n; ++p) next[p] = done[p] = 0;
+  const auto run = [&] {
+    for (size_t p = 0; p < n; ++p) {
+      for (int64_t i; (i = next[p].fetch_add(1)) < phases[p].count;) {
+        phases[p].body(i);
+        done[p].fetch_add(1);
+      }
+      while (done[p].load() < phases[p].count) Pause();
+    }
+  };
+  LaunchOnPool([&run](void *, int, float, float) { run(); return 0; }, 2);
+  run();  // nothing left, or all of it without a pool
 }
 
 }  // namespace mindbark

@@ -9,6 +9,10 @@ The cache lives in host memory and is handed to the graph as inputs, which MindS
 graph returns the new keys and values and the host writes them in place. Writing a cache Parameter inside the
 graph instead made MindSpore snapshot the whole cache on every step that also read it.
 
+A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, each of its blocks is one
+kernel (`kernels/block.cc`: the projections streamed row by row, attention over the allowed cached positions
+only) and the LM head a Gemv; prompt chunks stay GEMMs.
+
 MindSpore's CPU kernels for Transpose, broadcasting binary ops and GeLU keep private buffers of several times
 their output for the life of a compiled graph, which made every graph hold gigabytes. Heads are therefore split
 and merged with split/concat, biases go through BiasAdd, masks are tiled to full shape once per graph, and GELU is
@@ -18,6 +22,7 @@ written with erf.
 import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
+from mindspore.ops import DataType
 
 from .. import kernels
 from ..config import GPTConfig
@@ -80,17 +85,23 @@ def merge_heads(y):
     return concat(split(y, 1, axis=1), axis=3).reshape(b, t, n * hs)
 
 
-def decode_attention(dtype):
-    """mindbark's one-kernel attention for decode steps (`kernels/attention.cc`), where it applies: fp32 on
-    MindSpore's CPU backend; else None."""
-    return kernels.custom_op("DecodeAttention", 4) if dtype == ms.float32 else None
-
-
 def allowed(past_keys, own_keys):
-    """The fp32 map (B, S + 1) a decode step's attention kernel takes: 1 where its query may look, over the past
+    """The fp32 map (B, S + 1) a decode step's block kernel takes: 1 where its query may look, over the past
     slots (`past_keys` (B, 1, 1, S)), then its own key (`own_keys` (B, 1, 1, 1))."""
     b = past_keys.shape[0]
     return concat([past_keys.reshape(b, -1), own_keys.reshape(b, 1)], axis=1).astype(ms.float32)
+
+
+def decode_block(dtype):
+    """mindbark's kernel for a whole causal block of a decode step (`kernels/block.cc`), where it applies: fp32
+    on MindSpore's CPU backend; else None."""
+    if dtype != ms.float32:
+        return None
+    f32, u16, u8 = DataType.F32_Default, DataType.U16_Default, DataType.U8_Default
+    formats = []
+    for w in (f32, u16, u8):
+        formats.append((f32, f32, f32, w, f32, f32, f32, f32, w, f32, f32, f32, w, f32, w, f32, f32))
+    return kernels.custom_op("DecodeBlock", 16, formats)
 
 
 class SelfAttention(nn.Cell):
@@ -99,20 +110,13 @@ class SelfAttention(nn.Cell):
         self.n_head = cfg.n_head
         self.c_attn = Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
         self.c_proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
-        self.decode_attention = decode_attention(dtype)
 
     def construct(self, x, bias=None, past=None, past_bias=None):
-        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each.
-
-        A decode step over a cache, where mindbark's kernel applies (`attends_in_one`), takes `past_bias` as
-        the (B, S + 1) fp32 map of what its query may look at (`allowed`) and ignores `bias`."""
+        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each."""
         n = self.n_head
-        projected = self.c_attn(x)
-        qkv = split_heads(projected, 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
+        qkv = split_heads(self.c_attn(x), 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
         q, k, v = qkv[:, :n], qkv[:, n:2 * n], qkv[:, 2 * n:]
         k_past, v_past = (None, None) if past is None else past
-        if self.decode_attention is not None and x.shape[1] == 1 and past is not None:
-            return self.c_proj(self.decode_attention(projected, k_past, v_past, past_bias)), k, v
         y = attend(q, k, v, bias, k_past, v_past, past_bias)
         return self.c_proj(merge_heads(y)), k, v
 
@@ -143,12 +147,38 @@ class Block(nn.Cell):
         self.attn = SelfAttention(cfg, dtype, weights)
         self.ln_2 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
         self.mlp = MLP(cfg, dtype, weights)
+        self.n_head = cfg.n_head
+        self.decode_block = decode_block(dtype) if causal else None
+        # absent biases as zeros, for the kernel's fixed inputs
+        self.zeros_1, self.zeros_3, self.zeros_4 = (Tensor(np.zeros((n * cfg.n_embd,), np.float32)) for n in (1, 3, 4))
 
     def construct(self, x, bias=None, past=None, past_bias=None):
-        """Output (B, T, C), and this layer's new keys and values."""
+        """Output (B, T, C), and this layer's new keys and values.
+
+        A decode step over a cache, where mindbark's block kernel applies (`decode_block`), takes `past_bias`
+        as the (B, S + 1) fp32 map of what its query may look at (`allowed`) and ignores `bias`."""
+        if self.decode_block is not None and x.shape[1] == 1 and past is not None:
+            return self._decode(x, past, past_bias)
         y, k, v = self.attn(self.ln_1(x), bias, past, past_bias)
         x = x + y
         return x + self.mlp(self.ln_2(x)), k, v
+
+    def _decode(self, x, past, allowed_keys):
+        b, _, c = x.shape
+        attn, mlp = self.attn, self.mlp
+        out = self.decode_block(
+            x, self.ln_1.weight, self._bias(self.ln_1.bias, 1), attn.c_attn.weight, self._bias(attn.c_attn.bias, 3),
+            past[0], past[1], allowed_keys, attn.c_proj.weight, self._bias(attn.c_proj.bias, 1), self.ln_2.weight,
+            self._bias(self.ln_2.bias, 1), mlp.c_fc.weight, self._bias(mlp.c_fc.bias, 4), mlp.c_proj.weight,
+            self._bias(mlp.c_proj.bias, 1))
+        n, hs = self.n_head, c // self.n_head
+        y, _, k, v = split(out, c, axis=2)
+        return y, k.reshape(b, n, 1, hs), v.reshape(b, n, 1, hs)
+
+    def _bias(self, bias, times: int):
+        if bias is not None:
+            return bias
+        return self.zeros_1 if times == 1 else (self.zeros_3 if times == 3 else self.zeros_4)
 
 
 _NP_DTYPES = {ms.float32: np.float32, ms.float16: np.float16}
@@ -231,8 +261,9 @@ class GPT(nn.Cell):
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype, weights=weights)
         self.caches = caches if caches is not None else KVCaches()
         self.cache = None
-        # decode steps attend in mindbark's kernel (`decode_attention`); the blocks made the same choice
-        self.attends_in_one = self.h[0].attn.decode_attention is not None
+        # decode steps run each block in mindbark's kernel (`decode_block`), which takes the keys it may attend
+        # to as a map of its own (`allowed`)
+        self.attends_in_one = self.h[0].decode_block is not None
         self._step = compiled(self.decode_step, self, "step")
         past = ms.Tensor(shape=[None, cfg.n_head, None, cfg.n_embd // cfg.n_head], dtype=dtype)
         keys = ms.Tensor(shape=[None, None], dtype=ms.bool_)

@@ -1,0 +1,45 @@
+// Row functions shared by mindbark's kernels (cpu_ops.cc, block.cc): exact GELU and LayerNorm in fp32.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace mindbark {
+
+// erf(x) = x P(x^2) / Q(x^2) on [-4, 4], +-1 to fp32 precision beyond: the rational approximation used by
+// Eigen and XLA for float. No branch, so the loop below vectorises (libm's erf does not).
+inline float Erf(float x) {
+  x = x < -4.f ? -4.f : (x > 4.f ? 4.f : x);
+  const float x2 = x * x;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 - 2.10102402082508e-06f;
+  p = p * x2 - 5.69250639462346e-05f;
+  p = p * x2 - 7.34990630326855e-04f;
+  p = p * x2 - 2.95459980854025e-03f;
+  p = p * x2 - 1.60960333262415e-02f;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 - 2.13374055278905e-04f;
+  q = q * x2 - 1.68282697438203e-03f;
+  q = q * x2 - 7.37332916720468e-03f;
+  q = q * x2 - 1.42647390514189e-02f;
+  return x * p / q;
+}
+
+inline float Gelu(float x) { return 0.5f * x * (1.f + Erf(x * 0.7071067811865476f)); }
+
+// y = LayerNorm(x) over c values with weight w and bias b, eps 1e-5 as torch's default
+inline void LayerNormRow(const float *xr, const float *w, const float *b, float *yr, int64_t c) {
+  float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < c; ++i) sum += xr[i];
+  const float mean = sum / c;
+  float var = 0.f;  // two passes: E[x^2] - E[x]^2 cancels badly for rows far from zero
+#pragma omp simd reduction(+ : var)
+  for (int64_t i = 0; i < c; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+  const float inv = 1.f / std::sqrt(var / c + 1e-5f);
+#pragma omp simd
+  for (int64_t i = 0; i < c; ++i) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
+}
+
+}  // namespace mindbark
