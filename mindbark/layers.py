@@ -51,7 +51,7 @@ class Projection(nn.Cell):
     """x @ W.T + bias for weights W (out, in) stored in one of `weight_formats`' formats.
 
     A few rows go through mindbark's Gemv kernel where it applies (a decode step: the time is the weights' read,
-    which MindSpore's MatMul ran at about half the memory's bandwidth), more rows through MatMul. bf16 and int8 weights need
+    and the kernel streams them in at the memory's bandwidth), more rows through MatMul. bf16 and int8 weights need
     the kernels: a few rows run Gemv on them directly, more rows (prompts, the fine model) unpack them to fp32 for
     MatMul.
     """

@@ -1,6 +1,6 @@
 // A few rows times a weight matrix (y = x W^T + b, x (M, K) with M small, W (N, K)) for MindSpore's
 // `ops.Custom(func_type="aot")`: the decode step's projections, where every weight is read once per step and the
-// time is the memory's. MindSpore's CPU MatMul runs these at about half the read bandwidth. The weights may be
+// time is the memory's: each weight row streams in once, one after another. The weights may be
 // fp32, bf16 (the upper half of fp32's bits) or int8 in blocks of 32 with one fp32 scale each (ggml's q8_0 layout,
 // scales first in each row); every product and sum is fp32. Rows of W are split over MindSpore's CPU thread pool
 // (`pool.cc`) in blocks claimed one at a time, so a late worker costs no more than one block.

@@ -35,7 +35,7 @@ inline float Bf16(uint16_t h) {
 }
 
 // One vector of fp32 lanes and the loads that widen each weight format into it. Written with intrinsics: GCC 12
-// turned generic vector conversions from int8 into scalar code, four times slower than the memory.
+// turned generic vector conversions from int8 into scalar code.
 #if defined(__AVX2__) && defined(__FMA__)  // on AVX-512 CPUs too: widening int8 ran slower in 512-bit vectors
 constexpr int64_t kLanes = 8;
 using Vec = __m256;
