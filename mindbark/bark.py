@@ -39,6 +39,9 @@ def choose_engine(engine: str | None, target: str, dtype, weights: str = "fp32")
             raise ValueError(f"{weights} weights run on the CPU engine only (mindbark's CPU kernels read them)")
         if parse_dtype(dtype) != ms.float32:
             raise ValueError(f"{weights} weights compute in float32: leave dtype at float32")
+        if kernels.library() is None:
+            raise ValueError(f"{weights} weights need mindbark's CPU kernels, which are switched off "
+                             f"({kernels.ENV}) or could not be built (no C++ compiler); use fp32 weights")
     if parse_dtype(dtype) == ms.bfloat16:
         if target == "CPU":
             raise ValueError("bfloat16 needs a GPU or Ascend: MindSpore's CPU MatMul has no bfloat16 kernel "

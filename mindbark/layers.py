@@ -58,26 +58,19 @@ class Projection(nn.Cell):
 
     def __init__(self, fmt: str = "fp32"):
         super().__init__()
-        self.format = fmt
         f32, u16, u8 = DataType.F32_Default, DataType.U16_Default, DataType.U8_Default
         self.gemv = kernels.custom_op("Gemv", 3, [(f32, f32, f32, f32), (f32, u16, f32, f32), (f32, u8, f32, f32)])
         self.unpack = None if fmt == "fp32" else kernels.custom_op("Dequantize", 2, [(u16, f32, f32), (u8, f32, f32)])
         if fmt != "fp32" and (self.gemv is None or self.unpack is None):
-            raise RuntimeError(f"{fmt} weights need mindbark's CPU kernels (MindSpore's CPU backend and a C++ "
-                               "compiler); use fp32 weights")
-        self.matmul = ops.MatMul(transpose_b=True)
+            raise ValueError(f"{fmt} weights need mindbark's CPU kernels (MindSpore's CPU backend and a C++ "
+                             "compiler); use fp32 weights")
 
     def construct(self, x, weight, bias=None):
-        k = x.shape[-1]
-        x2 = x.reshape(-1, k)
+        x2 = x.reshape(-1, x.shape[-1])
+        if self.gemv is None or x2.shape[0] > GEMV_ROWS:
+            return linear(x, weight if self.unpack is None else self.unpack(weight, x2), bias)
         n = weight.shape[0]
-        if self.gemv is not None and x2.shape[0] <= GEMV_ROWS:
-            y = self.gemv(x2, weight, bias if bias is not None else ops.zeros((n,), ms.float32))
-        else:
-            w = weight if self.unpack is None else self.unpack(weight, x2)
-            y = self.matmul(x2, w)
-            if bias is not None:
-                y = ops.bias_add(y, bias)
+        y = self.gemv(x2, weight, bias if bias is not None else ops.zeros((n,), ms.float32))
         return y.reshape(x.shape[:-1] + (n,))
 
 

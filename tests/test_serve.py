@@ -368,3 +368,12 @@ def test_api_key_from_a_file_or_the_environment(tmp_path):
     key_file.write_text("\n")
     with pytest.raises(ValueError, match="is empty"):
         read_api_key(key_file)
+
+
+def test_weight_format_reaches_the_model_and_a_bad_one_is_refused(tmp_path):
+    from mindbark.cli.serve import build_parser
+    from mindbark.serve import ServeConfig
+
+    assert ServeConfig(**vars(build_parser().parse_args(["--weights", "bf16"]))).weights == "bf16"
+    with pytest.raises(ValueError, match="unknown weight format 'int4'"):
+        ServeConfig(weights="int4")

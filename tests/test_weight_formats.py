@@ -18,6 +18,7 @@ from mindspore import Tensor
 
 from mindbark import BarkModel, weight_formats
 from mindbark.convert import convert_checkpoint
+from mindbark.device import set_device
 from mindbark.layers import Projection
 from mindbark.reference import CONFIGS, hf_bark, save_hf_bark, shape_for_generation
 
@@ -51,6 +52,7 @@ def test_unknown_format_is_named():
 
 
 def _project(fmt, x, w, bias):
+    set_device("cpu")  # before the first graph runs: the model loads below select it again
     cell = Projection(fmt)
     packed = Tensor(weight_formats.pack(w, fmt))
     fn = ms.jit(cell.construct, capture_mode="ast")
@@ -148,3 +150,16 @@ def test_weights_need_the_cpu_engine(tiny_dir):
         BarkModel.from_pretrained(tiny_dir, device="cpu", engine="device", weights="int8")
     with pytest.raises(ValueError, match="float32"):
         BarkModel.from_pretrained(tiny_dir, device="cpu", dtype="float16", weights="bf16")
+
+
+def test_weights_need_the_kernels(tiny_dir, monkeypatch):
+    from mindbark import kernels
+
+    monkeypatch.setenv(kernels.ENV, "off")
+    kernels.library.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="bf16 weights need mindbark's CPU kernels"):
+            BarkModel.from_pretrained(tiny_dir, device="cpu", weights="bf16")
+    finally:
+        monkeypatch.delenv(kernels.ENV)
+        kernels.library.cache_clear()

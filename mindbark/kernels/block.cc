@@ -18,8 +18,6 @@
 namespace mindbark {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 32;  // weight rows per claimed piece of a product
-
 // Softmax attention of one query over the allowed cached positions and its own key.
 struct Attention {
   const float *k_past, *v_past, *allowed;  // (B, nh, S, hs) each; (B, S + 1): the past slots, then the own key
@@ -62,18 +60,6 @@ struct Attention {
   }
 };
 
-// A phase of a product over rows [0, n) of w for each of the batch's rows x_b: out_b[j] = f(b, j, x_b . w[j])
-template <class F>
-Phase Product(const Weights &w, int64_t n, int64_t batch, const float *x, int64_t x_stride, const F &f) {
-  return {(n + kRowsPerPiece - 1) / kRowsPerPiece, [=](int64_t piece) {
-            for (int64_t j = piece * kRowsPerPiece; j < std::min(n, (piece + 1) * kRowsPerPiece); ++j) {
-              for (int64_t b = 0; b < batch; ++b) f(b, j, w.Dot(j, x + b * x_stride));
-            }
-          }};
-}
-
-int64_t ElementBytes(Format format) { return format == Format::kF32 ? 4 : format == Format::kBf16 ? 2 : 1; }
-
 }  // namespace
 }  // namespace mindbark
 
@@ -103,25 +89,24 @@ extern "C" int DecodeBlock(int nparam, void **params, int *ndims, int64_t **shap
   }
   const float *x = in(0), *ba = in(4), *bp = in(9), *bf = in(13), *bo = in(15);
   float *y = static_cast<float *>(params[16]);
-  float *qkv = y + c;  // row b at y + b * 4C + C
+  const float *qkv = y + c;  // row b at y + b * 4C + C
   std::vector<float> h(batch * c), attended(batch * c), x1(batch * c), h2(batch * c), hidden(batch * f);
   const mindbark::Attention attention{in(5), in(6), in(7), heads, slots, size};
-  float *yq = qkv;
   mindbark::RunPhases({
       {batch, [&](int64_t b) { mindbark::LayerNormRow(x + b * c, in(1), in(2), h.data() + b * c, c); }},
-      mindbark::Product(w[0], 3 * c, batch, h.data(), c,
-                        [=](int64_t b, int64_t j, float v) { yq[b * 4 * c + j] = v + ba[j]; }),
+      mindbark::ProductPhase(w[0], 3 * c, batch, h.data(), c,
+                        [=](int64_t b, int64_t j, float v) { y[b * 4 * c + c + j] = v + ba[j]; }),
       {batch * heads, [&](int64_t i) {
          const int64_t b = i / heads, hd = i % heads;
          const float *q = qkv + b * 4 * c + hd * size;
          attention.Head(b, hd, q, q + c, q + 2 * c, attended.data() + b * c + hd * size);
        }},
-      mindbark::Product(w[1], c, batch, attended.data(), c,
+      mindbark::ProductPhase(w[1], c, batch, attended.data(), c,
                         [&](int64_t b, int64_t j, float v) { x1[b * c + j] = x[b * c + j] + (v + bp[j]); }),
       {batch, [&](int64_t b) { mindbark::LayerNormRow(x1.data() + b * c, in(10), in(11), h2.data() + b * c, c); }},
-      mindbark::Product(w[2], f, batch, h2.data(), c,
+      mindbark::ProductPhase(w[2], f, batch, h2.data(), c,
                         [&](int64_t b, int64_t j, float v) { hidden[b * f + j] = mindbark::Gelu(v + bf[j]); }),
-      mindbark::Product(w[3], c, batch, hidden.data(), f,
+      mindbark::ProductPhase(w[3], c, batch, hidden.data(), f,
                         [&](int64_t b, int64_t j, float v) { y[b * 4 * c + j] = x1[b * c + j] + (v + bo[j]); }),
   });
   return 0;

@@ -3,41 +3,12 @@
 // time is the memory's: each weight row streams in once, one after another. The weights may be
 // fp32, bf16 (the upper half of fp32's bits) or int8 in blocks of 32 with one fp32 scale each (ggml's q8_0 layout,
 // scales first in each row); every product and sum is fp32. Rows of W are split over MindSpore's CPU thread pool
-// (`pool.cc`) in blocks claimed one at a time, so a late worker costs no more than one block.
+// (`pool.cc`) in pieces claimed one at a time, so a late worker costs no more than one piece.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "vector.h"
-
-namespace mindbark {
-namespace {
-
-constexpr int64_t kRowsPerBlock = 32;  // rows of W per claimed block
-
-struct Product {
-  Weights w;
-  const float *x, *bias;
-  float *y;
-  int64_t m, n;
-
-  // output columns [lo, hi), for every row of x: each weight row is read from memory once, the other rows of x
-  // read it again from cache
-  void Columns(int64_t lo, int64_t hi) const {
-    for (int64_t c = lo; c < hi; ++c) {
-      for (int64_t i = 0; i < m; ++i) y[i * n + c] = w.Dot(c, x + i * w.k) + bias[c];
-    }
-  }
-};
-
-// Runs body(lo, hi) over [0, n) in blocks of `block`, on the pool and the calling thread.
-template <class Body>
-void InBlocks(int64_t n, int64_t block, const Body &body) {
-  ForEachClaimed((n + block - 1) / block, [&](int64_t b) { body(b * block, std::min(n, (b + 1) * block)); });
-}
-
-}  // namespace
-}  // namespace mindbark
 
 using mindbark::Format;
 
@@ -49,10 +20,13 @@ extern "C" int Gemv(int nparam, void **params, int *ndims, int64_t **shapes, con
   const int64_t k = shapes[0][1];
   if (format == Format::kQ8 && k % mindbark::kQ8Block) return 1;
   const mindbark::Weights w{format, static_cast<const uint8_t *>(params[1]), k};
-  if (shapes[1][1] * (format == Format::kF32 ? 4 : format == Format::kBf16 ? 2 : 1) != w.RowBytes()) return 1;
-  const mindbark::Product work{w, static_cast<const float *>(params[0]), static_cast<const float *>(params[2]),
-                  static_cast<float *>(params[3]), shapes[0][0], shapes[1][0]};
-  mindbark::InBlocks(work.n, mindbark::kRowsPerBlock, [&work](int64_t lo, int64_t hi) { work.Columns(lo, hi); });
+  if (shapes[1][1] * mindbark::ElementBytes(format) != w.RowBytes()) return 1;
+  const float *x = static_cast<const float *>(params[0]), *bias = static_cast<const float *>(params[2]);
+  float *y = static_cast<float *>(params[3]);
+  const int64_t m = shapes[0][0], n = shapes[1][0];
+  mindbark::RunPhases({mindbark::ProductPhase(w, n, m, x, k, [=](int64_t b, int64_t j, float v) {
+    y[b * n + j] = v + bias[j];
+  })});
   return 0;
 }
 
@@ -66,9 +40,11 @@ extern "C" int Dequantize(int nparam, void **params, int *ndims, int64_t **shape
   const int64_t n = shapes[0][0], k = shapes[1][ndims[1] - 1];
   const mindbark::Weights w{format, static_cast<const uint8_t *>(params[0]), k};
   float *y = static_cast<float *>(params[2]);
-  mindbark::InBlocks(n, mindbark::kRowsPerBlock, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) w.Row(r, y + r * k);
-  });
+  const int64_t pieces = (n + mindbark::kRowsPerPiece - 1) / mindbark::kRowsPerPiece;
+  mindbark::RunPhases({{pieces, [=](int64_t piece) {
+    const int64_t end = std::min(n, (piece + 1) * mindbark::kRowsPerPiece);
+    for (int64_t r = piece * mindbark::kRowsPerPiece; r < end; ++r) w.Row(r, y + r * k);
+  }}});
   return 0;
 }
 

@@ -60,17 +60,6 @@ bool LaunchOnPool(const PoolTask &task, int count) {
   return true;
 }
 
-// Runs body(i) for every i in [0, count), each claimed once, by the pool's workers and the calling thread: work in
-// many small pieces, so that a worker that starts late costs no more than one piece.
-void ForEachClaimed(int64_t count, const std::function<void(int64_t)> &body) {
-  std::atomic<int64_t> next{0};
-  const auto drain = [&] {
-    for (int64_t i; (i = next.fetch_add(1)) < count;) body(i);
-  };
-  LaunchOnPool([&drain](void *, int, float, float) { drain(); return 0; }, 2);
-  drain();  // what the pool left, or all of it without one
-}
-
 // Runs the phases in order, each phase's pieces claimed once by the pool's workers and the calling thread; a
 // phase starts when every piece of the one before is done. One launch for all of them, where a launch per phase
 // woke the pool's worker for each. A thread waits only for pieces another has claimed and is running, so a worker

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -14,8 +15,6 @@
 #include <vector>
 
 namespace mindbark {
-
-void ForEachClaimed(int64_t count, const std::function<void(int64_t)> &body);
 
 // pieces [0, count) of one step of work (`RunPhases`)
 struct Phase {
@@ -145,6 +144,23 @@ inline bool ParseFormat(const char *dtype, Format *format) {
   else if (name == "uint8") *format = Format::kQ8;
   else return false;
   return true;
+}
+
+constexpr int64_t kRowsPerPiece = 32;  // weight rows per claimed piece of a product
+
+// A phase of a product over rows [0, n) of w for each of the batch's rows x_b: f(b, j, x_b . w[j]) for each j. Each
+// weight row is read from memory once; the other rows of x read it again from cache.
+template <class F>
+Phase ProductPhase(const Weights &w, int64_t n, int64_t batch, const float *x, int64_t x_stride, const F &f) {
+  return {(n + kRowsPerPiece - 1) / kRowsPerPiece, [=](int64_t piece) {
+            for (int64_t j = piece * kRowsPerPiece; j < std::min(n, (piece + 1) * kRowsPerPiece); ++j) {
+              for (int64_t b = 0; b < batch; ++b) f(b, j, w.Dot(j, x + b * x_stride));
+            }
+          }};
+}
+
+inline int64_t ElementBytes(Format format) {
+  return format == Format::kF32 ? 4 : format == Format::kBf16 ? 2 : 1;
 }
 
 }  // namespace mindbark

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..generation.config import LongFormOptions, max_tokens_for
+from ..weight_formats import check_format
 
 API_KEY_ENV = "MINDBARK_API_KEY"
 
@@ -16,7 +17,7 @@ class ServeConfig:
 
     Args:
         model: `bark-small`, `bark`, `tiny-random` or a model directory (see `mindbark.hub.resolve_model`).
-        device / dtype / offload: as `BarkModel.from_pretrained`.
+        device / dtype / offload / weights: as `BarkModel.from_pretrained`.
         host / port: where uvicorn listens; 127.0.0.1 unless the operator opens it.
         batch_size: chunks generated together, across requests.
         batch_wait: seconds the scheduler waits for more chunks once one arrived at an idle model (little beside a
@@ -35,6 +36,7 @@ class ServeConfig:
     device: str | None = None
     dtype: str = "float32"
     offload: bool = True
+    weights: str = "fp32"
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = 8
@@ -50,6 +52,7 @@ class ServeConfig:
     shutdown_timeout: float = 30.0
 
     def __post_init__(self):
+        check_format(self.weights)
         for name in ("batch_size", "max_queue", "max_input_chars"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):

@@ -87,7 +87,7 @@ class SpeechService:
         try:
             path = resolve_model(self.config.model, log=log.info)
             self.model = BarkModel.from_pretrained(path, device=self.config.device, dtype=self.config.dtype,
-                                                   offload=self.config.offload)
+                                                   offload=self.config.offload, weights=self.config.weights)
             self.processor = BarkProcessor.from_pretrained(self.model.path)
             self.presets = set(list_voices(self.model.path))
         except Exception as e:
