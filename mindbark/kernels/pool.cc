@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "vector.h"
@@ -20,6 +21,11 @@ namespace mindbark {
 using PoolTask = std::function<int(void *, int, float, float)>;
 
 namespace {
+
+// A thread waiting at a phase's end spins this many pauses (tens of microseconds), then yields: with the
+// launching thread computing too there are more busy threads than cores, and the piece it waits for may belong to
+// a thread that has no core until a waiter gives its own up.
+constexpr int kSpinsBeforeYield = 2000;
 
 inline void Pause() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -64,6 +70,10 @@ bool LaunchOnPool(const PoolTask &task, int count) {
 // phase starts when every piece of the one before is done. One launch for all of them, where a launch per phase
 // woke the pool's worker for each. A thread waits only for pieces another has claimed and is running, so a worker
 // that never comes costs nothing but its share.
+//
+// The launch asks for one task more than the pool can have workers: ParallelLaunch runs the tasks no idle worker
+// took on the calling thread, which otherwise (not being one of the pool's) only waited for the workers in a
+// yield loop of its own: a third busy thread on two cores, which made decode steps now fast, now slow.
 void RunPhases(const std::vector<Phase> &phases) {
   const size_t n = phases.size();
   std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[n]), done(new std::atomic<int64_t>[n]);
@@ -74,10 +84,17 @@ void RunPhases(const std::vector<Phase> &phases) {
         phases[p].body(i);
         done[p].fetch_add(1);
       }
-      while (done[p].load() < phases[p].count) Pause();
+      for (int spins = 0; done[p].load() < phases[p].count; ++spins) {
+        if (spins < kSpinsBeforeYield) {
+          Pause();
+        } else {
+          std::this_thread::yield();
+        }
+      }
     }
   };
-  LaunchOnPool([&run](void *, int, float, float) { run(); return 0; }, 2);
+  const int tasks = static_cast<int>(std::thread::hardware_concurrency()) + 1;
+  LaunchOnPool([&run](void *, int, float, float) { run(); return 0; }, tasks);
   run();  // nothing left, or all of it without a pool
 }
 
