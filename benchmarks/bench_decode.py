@@ -84,7 +84,7 @@ def worker(mindbark_dir: str, fmt: str, threads: int, steps: int) -> dict:
 
 
 def in_generation(mindbark_dir: str, fmt: str, threads: int, tokens: int) -> dict:
-    """Median decode-step and prompt-chunk times (ms) of the semantic and coarse GPTs inside a greedy generation of
+    """Median and mean decode-step and prompt-chunk times (ms) of the semantic and coarse GPTs inside a greedy generation of
     `tokens` semantic tokens (the second of two, the first compiles), timed around `GPT.forward`."""
     import mindspore as ms
 
@@ -118,6 +118,14 @@ def in_generation(mindbark_dir: str, fmt: str, threads: int, tokens: int) -> dic
             for k, v in times.items()}
 
 
+def fresh_process(what: str, *args: str) -> dict:
+    """The JSON that this script prints last when run with `args` in a process of its own."""
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode:
+        sys.exit(f"bench_decode: {what} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="bark-small", help="tiny, bark-small or bark (random weights; default "
@@ -144,18 +152,12 @@ def main(argv=None) -> int:
     print(f"read bandwidth: {gbps:.1f} GB/s ({args.threads} threads)")
     results = {}
     for fmt in args.weights:
-        proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--steps", str(args.steps),
-                               "--worker", info["mindbark_dir"], fmt], capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode:
-            sys.exit(f"bench_decode: the {fmt} run failed:\n{proc.stderr[-3000:]}")
-        results[fmt] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[fmt] = fresh_process(f"the {fmt} run", "--threads", str(args.threads), "--steps", str(args.steps),
+                                     "--worker", info["mindbark_dir"], fmt)
         if args.in_generation:
-            proc = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--in-generation",
-                                   str(args.in_generation), "--generation-worker", info["mindbark_dir"], fmt],
-                                  capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode:
-                sys.exit(f"bench_decode: the {fmt} generation failed:\n{proc.stderr[-3000:]}")
-            results[fmt]["in_generation"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[fmt]["in_generation"] = fresh_process(
+                f"the {fmt} generation", "--threads", str(args.threads), "--in-generation", str(args.in_generation),
+                "--generation-worker", info["mindbark_dir"], fmt)
             for kind, r in results[fmt]["in_generation"].items():
                 print(f"{fmt:5} in a generation: {kind:22} median {r['median_ms']:7.2f} ms, mean {r['mean_ms']:7.2f} "
                       f"ms over {r['n']}")

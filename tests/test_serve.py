@@ -370,7 +370,7 @@ def test_api_key_from_a_file_or_the_environment(tmp_path):
         read_api_key(key_file)
 
 
-def test_weight_format_reaches_the_model_and_a_bad_one_is_refused(tmp_path):
+def test_weight_format_reaches_the_model_and_a_bad_one_is_refused():
     from mindbark.cli.serve import build_parser
     from mindbark.serve import ServeConfig
 

@@ -93,7 +93,7 @@ void RunPhases(const std::vector<Phase> &phases) {
       }
     }
   };
-  const int tasks = static_cast<int>(std::thread::hardware_concurrency()) + 1;
+  static const int tasks = static_cast<int>(std::thread::hardware_concurrency()) + 1;  // once: glibc reads /sys for it
   LaunchOnPool([&run](void *, int, float, float) { run(); return 0; }, tasks);
   run();  // nothing left, or all of it without a pool
 }
