@@ -1,8 +1,9 @@
 """CPU kernels as MindSpore custom ops, from a library compiled on first use: exact GELU and LayerNorm
 (`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`), the tap sums of its causal convolutions (`conv.cc`), the
-GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`) and a decode step's whole transformer
-block (`block.cc`), all `ops.Custom(func_type="aot")` functions; the last four split their work over MindSpore's
-thread pool (`pool.cc`).
+GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`), a decode step's whole transformer
+block (`block.cc`) and the attention of many query rows (`attention.cc`, over oneDNN's sgemm, which MindSpore's CPU
+backend ships), all `ops.Custom(func_type="aot")` functions; the last five split their work over MindSpore's thread
+pool (`pool.cc`).
 
 MindSpore 2.10's CPU kernels for these are several times slower than torch's on Bark's shapes (README,
 Performance): GELU goes through `ops.erf` (scalar libm erf, value-dependent), `nn.LSTM` takes twice torch's time,
@@ -127,14 +128,25 @@ def _library_here() -> Path | None:
     return library() if ms.get_context("device_target") == "CPU" and not _disabled[0] else None
 
 
-def custom_op(name: str, inputs: int, formats: list[tuple] | None = None):
+@lru_cache(maxsize=1)
+def _sgemm() -> bool:
+    """Whether MindSpore ships oneDNN's sgemm, which `attention.cc` calls (its CPU backend loads the library)."""
+    try:
+        return hasattr(ctypes.CDLL(str(Path(ms.__file__).parent / "lib" / "libdnnl.so.3")),
+                       "dnnl_threadpool_interop_sgemm")
+    except OSError:
+        return False
+
+
+def custom_op(name: str, inputs: int, formats: list[tuple] | None = None, sgemm: bool = False):
     """The library's function `name` of `inputs` inputs and one output as a MindSpore op, or None where the
-    kernels do not apply (another backend, no library). The library infers the output's shape.
+    kernels do not apply (another backend, no library; with `sgemm`, a MindSpore without oneDNN's sgemm). The
+    library infers the output's shape.
 
     `formats`: the accepted dtypes, one (input dtypes..., output dtype) tuple of `DataType`s each; all fp32 if
     not given."""
     lib = _library_here()
-    if lib is None:
+    if lib is None or (sgemm and not _sgemm()):
         return None
     reg = CustomRegOp(name)
     for i in range(inputs):

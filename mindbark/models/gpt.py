@@ -104,18 +104,40 @@ def decode_block(dtype):
     return kernels.custom_op("DecodeBlock", 16, formats)
 
 
+def attention_kernel(causal: bool, dtype):
+    """mindbark's kernel for the attention of many query rows (`kernels/attention.cc`), where it applies: fp32 on
+    MindSpore's CPU backend; else None. Causal: `CausalAttention`, over a cache's past too; else `FullAttention`."""
+    if dtype != ms.float32:
+        return None
+    return kernels.custom_op("CausalAttention", 5, sgemm=True) if causal else \
+        kernels.custom_op("FullAttention", 2, sgemm=True)
+
+
 class SelfAttention(nn.Cell):
-    def __init__(self, cfg: GPTConfig, dtype, weights: str):
+    def __init__(self, cfg: GPTConfig, causal: bool, dtype, weights: str):
         super().__init__()
         self.n_head = cfg.n_head
         self.c_attn = Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
         self.c_proj = Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, dtype=dtype, weights=weights)
+        self.causal = causal
+        self.kernel = attention_kernel(causal, dtype)
+        self.heads = Tensor(np.zeros((cfg.n_head,), np.float32))  # FullAttention reads the head count off it
 
     def construct(self, x, bias=None, past=None, past_bias=None):
-        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each."""
+        """Output (B, T, C), and the new keys and values (B, nh, T, hs) each (None from the non-causal kernel).
+
+        Where mindbark's kernel applies (`attention_kernel`), a causal model's `bias` is the (B, T) fp32 map of the
+        new keys a query may look at (1, at or before its own position) and `past_bias` the (B, L) one of the past
+        slots."""
         n = self.n_head
-        qkv = split_heads(self.c_attn(x), 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
-        q, k, v = qkv[:, :n], qkv[:, n:2 * n], qkv[:, 2 * n:]
+        qkv = self.c_attn(x)  # (B, T, 3 C)
+        if self.kernel is not None and not self.causal:
+            return self.c_proj(self.kernel(qkv, self.heads)), None, None
+        qkv_heads = split_heads(qkv, 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
+        k, v = qkv_heads[:, n:2 * n], qkv_heads[:, 2 * n:]
+        if self.kernel is not None and past is not None:
+            return self.c_proj(self.kernel(qkv, past[0], past[1], past_bias, bias)), k, v
+        q = qkv_heads[:, :n]
         k_past, v_past = (None, None) if past is None else past
         y = attend(q, k, v, bias, k_past, v_past, past_bias)
         return self.c_proj(merge_heads(y)), k, v
@@ -144,7 +166,7 @@ class Block(nn.Cell):
         super().__init__()
         ln_bias = cfg.bias if causal else True
         self.ln_1 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
-        self.attn = SelfAttention(cfg, dtype, weights)
+        self.attn = SelfAttention(cfg, causal, dtype, weights)
         self.ln_2 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
         self.mlp = MLP(cfg, dtype, weights)
         self.n_head = cfg.n_head
@@ -264,6 +286,8 @@ class GPT(nn.Cell):
         # decode steps run each block in mindbark's kernel (`decode_block`), which takes the keys it may attend
         # to as a map of its own (`allowed`)
         self.attends_in_one = self.h[0].decode_block is not None
+        # and prompt chunks in mindbark's attention kernel (`attention_kernel`), which takes maps too
+        self.chunks_in_one = self.h[0].attn.kernel is not None
         self._step = compiled(self.decode_step, self, "step")
         past = ms.Tensor(shape=[None, cfg.n_head, None, cfg.n_embd // cfg.n_head], dtype=dtype)
         keys = ms.Tensor(shape=[None, None], dtype=ms.bool_)
@@ -323,6 +347,8 @@ class GPT(nn.Cell):
         own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
         if t == 1 and self.attends_in_one:
             bias, past_bias = None, allowed(past_keys.reshape(b, 1, 1, -1), own_keys)
+        elif self.chunks_in_one:
+            bias, past_bias = own_keys.reshape(b, t).astype(ms.float32), past_keys.reshape(b, -1).astype(ms.float32)
         else:
             bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
             past_bias = attention_bias(ops.tile(past_keys.reshape(b, 1, 1, -1), (1, 1, t, 1)), n_head)  # (B, nh, T, L)
