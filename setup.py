@@ -11,7 +11,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",  # `X | None` annotations are evaluated at definition
     packages=find_packages(include=["mindbark", "mindbark.*"]),
-    package_data={"mindbark": ["presets/**/*.npz", "presets/LICENSE", "presets/README.md", "kernels/*.cc"]},
+    package_data={"mindbark": ["presets/**/*.npz", "presets/LICENSE", "presets/README.md", "kernels/*.cc",
+                             "kernels/*.h"]},
     install_requires=[
         "mindspore==2.10.0",
         "numpy<2",  # MindSpore 2.10 fails at run time with numpy 2

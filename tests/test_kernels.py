@@ -1,7 +1,9 @@
 """mindbark's CPU kernels (GELU, LayerNorm, the codec's LSTM) against torch, inside static and dynamic-shape
 graphs, and their fallbacks when the library cannot be had."""
 
+import fnmatch
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -228,3 +230,11 @@ def test_damaged_library_is_built_again(fresh_library):
     path.write_bytes(b"not a shared library")  # damaged on disk after it was written
     assert library_in_a_new_process() == str(path)
     assert path.read_bytes()[:4] == b"\x7fELF" and list(path.parent.iterdir()) == [path]
+
+
+def test_the_package_ships_every_kernel_source_and_header():
+    """An installed (not editable) mindbark builds its library from the package's own files."""
+    setup = (Path(kernels.__file__).parents[2] / "setup.py").read_text()
+    shipped = re.findall(r'"(kernels/[^"]+)"', setup)
+    for path in kernels.SOURCES + kernels.HEADERS:
+        assert any(fnmatch.fnmatch(f"kernels/{path.name}", glob) for glob in shipped), path.name
