@@ -11,7 +11,8 @@ graph instead made MindSpore snapshot the whole cache on every step that also re
 
 A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, each of its blocks is one
 kernel (`kernels/block.cc`: the projections streamed row by row, attention over the allowed cached positions
-only) and the LM head a Gemv; prompt chunks stay GEMMs.
+only) and the LM head a Gemv. Prompt chunks and the fine model's passes stay GEMMs, with each layer's attention
+one kernel (`kernels/attention.cc`) that takes the heads straight from the qkv projection.
 
 MindSpore's CPU kernels for Transpose, broadcasting binary ops and GeLU keep private buffers of several times
 their output for the life of a compiled graph, which made every graph hold gigabytes. Heads are therefore split
