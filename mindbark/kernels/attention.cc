@@ -115,12 +115,12 @@ struct Problem {
     float total = 0.f;
 #pragma omp simd reduction(+ : total)
     for (int64_t p = 0; p < seen_past; ++p) {
-      row[p] = ok_past[p] != 0.f ? ExpNonPositive(row[p] - top) : 0.f;
+      row[p] = ok_past[p] != 0.f ? Exp(row[p] - top) : 0.f;
       total += row[p];
     }
 #pragma omp simd reduction(+ : total)
     for (int64_t j = 0; j < visible; ++j) {
-      fresh[j] = !ok_own || ok_own[j] != 0.f ? ExpNonPositive(fresh[j] - top) : 0.f;
+      fresh[j] = !ok_own || ok_own[j] != 0.f ? Exp(fresh[j] - top) : 0.f;
       total += fresh[j];
     }
     const float inv = 1.f / total;

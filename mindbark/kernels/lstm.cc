@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "rows.h"
+
 namespace mindbark {
 bool LaunchOnPool(const std::function<int(void *, int, float, float)> &task, int count);
 }
@@ -23,24 +25,7 @@ namespace {
 
 constexpr int kParts = 2;
 
-// exp(x) for |x| <= 87 to ~1 ulp, branch-free so loops over it vectorise: Cody-Waite reduction by ln 2 and a
-// degree-6 polynomial (Cephes' expf coefficients), then 2^n through the exponent bits.
-inline float Exp(float x) {
-  x = std::min(87.f, std::max(-87.f, x));
-  const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
-  x = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * x + 1.3981999507e-3f;
-  p = p * x + 8.3334519073e-3f;
-  p = p * x + 4.1665795894e-2f;
-  p = p * x + 1.6666665459e-1f;
-  p = p * x + 5.0000001201e-1f;
-  p = p * x * x + x + 1.f;
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
+using mindbark::Exp;
 
 inline float Sigmoid(float x) { return 1.f / (1.f + Exp(-x)); }
 

@@ -1,7 +1,8 @@
-// Row functions shared by mindbark's kernels (cpu_ops.cc, block.cc, attention.cc): exact GELU, LayerNorm and a
-// softmax's exp in fp32.
+// Row functions shared by mindbark's kernels (cpu_ops.cc, block.cc, lstm.cc, attention.cc): exact GELU and
+// LayerNorm, and exp, in fp32.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -28,21 +29,20 @@ inline float Erf(float x) {
   return x * p / q;
 }
 
-// exp(x) for x <= 0 (a softmax's shifted scores), within ~2 ulp: 2^n p(r), r = x - n ln2, with Cephes' expf
-// polynomial; below -87 (where fp32 turns subnormal) it gives exp(-87) ~ 1.6e-38, nothing beside the row's max term
-// of 1. No branch or libm call, so the loops over score rows vectorise.
-inline float ExpNonPositive(float x) {
-  x = x < -87.f ? -87.f : x;
-  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;  // round to nearest by 1.5 * 2^23
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // ln 2 in two parts: exact n * hi
+// exp(x) for |x| <= 87 to ~1 ulp, branch-free so loops over it vectorise: Cody-Waite reduction by ln 2 and a
+// degree-6 polynomial (Cephes' expf coefficients), then 2^n through the exponent bits.
+inline float Exp(float x) {
+  x = std::min(87.f, std::max(-87.f, x));
+  const float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  x = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  p = p * x + 1.3981999507e-3f;
+  p = p * x + 8.3334519073e-3f;
+  p = p * x + 4.1665795894e-2f;
+  p = p * x + 1.6666665459e-1f;
+  p = p * x + 5.0000001201e-1f;
+  p = p * x * x + x + 1.f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
