@@ -75,16 +75,27 @@ def test_forward_without_cache_is_an_error(tiny_model):
         _run(gpt, np.zeros((2, 1), np.int64), 0, np.ones((2, gpt.config.block_size), bool))
 
 
+@pytest.fixture(scope="module")
+def model_without_kernels(tiny_dir):
+    """The tiny model built as on GPU and Ascend: MindSpore's ops, prompt chunks of a static length."""
+    from mindbark import BarkModel, kernels
+
+    with kernels.disabled():
+        return BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=False)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
 @pytest.mark.parametrize("name", ["semantic", "coarse_acoustics"])
-def test_chunked_prefill_then_decode(tiny_hf, tiny_model, name):
-    """A prompt run in cache-reading chunks (the last one padded) gives the reference's logits, and decoding after
-    it still does."""
-    gpt = _sub(tiny_model, name)
+def test_chunked_prefill_then_decode(request, tiny_hf, name, kernels):
+    """A prompt run in cache-reading chunks gives the reference's logits, and decoding after it still does: in
+    mindbark's attention kernel, chunks of any length; without it, the last chunk padded."""
+    gpt = _sub(request.getfixturevalue("tiny_model" if kernels else "model_without_kernels"), name)
+    assert gpt.chunks_in_one == kernels
     ids = _ids(gpt.config.input_vocab_size, (2, 21), seed=5)
     with torch.no_grad():
         ref = _sub(tiny_hf, name)(input_ids=torch.tensor(ids)).logits.numpy()
     keys = Tensor(np.ones((2, gpt.config.block_size), bool))
     gpt.setup_cache(2)
-    last = gpt.prefill(ids[:, :20], keys, chunk=6)  # chunks of 6, 6, 6 and 2 (+4 padding)
+    last = gpt.prefill(ids[:, :20], keys, chunk=6)  # chunks of 6, 6, 6 and 2 (padded to 6 where lengths are static)
     np.testing.assert_allclose(last, ref[:, 19:20], atol=ATOL, rtol=0)
     np.testing.assert_allclose(gpt.forward(ids[:, 20:], 20, keys), ref[:, 20:], atol=ATOL, rtol=0)

@@ -57,15 +57,17 @@ def test_another_batch_size_gets_graphs_of_its_own(tiny_dir, tiny_model, tiny_pr
     _same(_run(BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path), one), _run(tiny_model, one))
 
 
-def test_a_loaded_prompt_chunk_graph_compiles_once_for_every_past_length(tiny_dir, tmp_path):
+def test_a_loaded_prompt_chunk_graph_compiles_once_for_every_past_and_chunk_length(tiny_dir, tmp_path):
     for process in ("saves", "loads"):
         model = BarkModel.from_pretrained(tiny_dir, device="cpu", graph_cache=tmp_path)
         gpt = model.semantic
+        assert gpt.chunks_in_one
         gpt.setup_cache(1)
         keys = Tensor(np.ones((1, gpt.config.block_size), bool))
-        gpt.prefill(np.arange(12).reshape(1, 12), keys, chunk=4)  # pasts of 1 (masked), 4 and 8 slots
+        # pasts of 1 (masked), 4 and 8 slots; chunks of 4, 4 and 3 positions
+        gpt.prefill(np.arange(11).reshape(1, 11), keys, chunk=4)
         model.release("semantic")  # as the pipeline does: no weight pages stay mapped for later tests
-        (runner,) = gpt._chunk._runners.values()
+        (runner,) = gpt._chunk_ids._runners.values()
         assert len(runner.compile_cache) == 1, process
 
 

@@ -2,7 +2,8 @@
 
 The causal model serves the semantic and coarse stages, through two compiled graphs in gpt-fast's shape: a prompt
 chunk places T new positions at start..start+T-1, attending causally to each other and to the positions cached
-before `start` (one dynamic-shape graph for every past length); a decode step places one new position per
+before `start` (one dynamic-shape graph for every past length, and for every chunk length where its attention is
+mindbark's kernel: a whole prompt then runs as one chunk, unpadded); a decode step places one new position per
 sequence and attends to the whole cache (static shapes: decoding compiles once per batch size).
 
 The cache lives in host memory and is handed to the graph as inputs, which MindSpore reads without copying; the
@@ -33,7 +34,7 @@ from ..layers import GELU, Embedding, LayerNorm, Linear, linear
 from ..memory import zero_pages
 
 _MAX = float(np.finfo(np.float32).max)
-PREFILL_CHUNK = 128  # positions per compiled graph that extends a prompt past its fixed head
+PREFILL_CHUNK = 128  # positions per prompt chunk where its graph has a static length (no attention kernel)
 
 
 def attention_bias(mask, n_head: int):
@@ -75,6 +76,12 @@ def split_heads(x, n: int, head_size: int):
     b, t, _ = x.shape
     if t == 1:
         return x.reshape(b, n, 1, head_size)
+    return heads_of(x, n, head_size)
+
+
+def heads_of(x, n: int, head_size: int):
+    """`split_heads` by split and concat for any T, a dynamic one too (where `t == 1` cannot be decided)."""
+    b, t, _ = x.shape
     return concat(split(x, head_size, axis=2), axis=1).reshape(b, n, t, head_size)
 
 
@@ -130,15 +137,16 @@ class SelfAttention(nn.Cell):
         Where mindbark's kernel applies (`attention_kernel`), a causal model's `bias` is the (B, T) fp32 map of the
         new keys a query may look at (1, at or before its own position) and `past_bias` the (B, L) one of the past
         slots."""
-        n = self.n_head
+        n, c = self.n_head, x.shape[-1]
         qkv = self.c_attn(x)  # (B, T, 3 C)
         if self.kernel is not None and not self.causal:
             return self.c_proj(self.kernel(qkv, self.heads)), None, None
-        qkv_heads = split_heads(qkv, 3 * n, x.shape[-1] // n)  # (B, 3 nh, T, hs)
-        k, v = qkv_heads[:, n:2 * n], qkv_heads[:, 2 * n:]
         if self.kernel is not None and past is not None:
-            return self.c_proj(self.kernel(qkv, past[0], past[1], past_bias, bias)), k, v
-        q = qkv_heads[:, :n]
+            _, k, v = split(qkv, c, axis=2)
+            y = self.kernel(qkv, past[0], past[1], past_bias, bias)
+            return self.c_proj(y), heads_of(k, n, c // n), heads_of(v, n, c // n)
+        qkv_heads = split_heads(qkv, 3 * n, c // n)  # (B, 3 nh, T, hs)
+        q, k, v = qkv_heads[:, :n], qkv_heads[:, n:2 * n], qkv_heads[:, 2 * n:]
         k_past, v_past = (None, None) if past is None else past
         y = attend(q, k, v, bias, k_past, v_past, past_bias)
         return self.c_proj(merge_heads(y)), k, v
@@ -175,12 +183,13 @@ class Block(nn.Cell):
         # absent biases as zeros, for the kernel's fixed inputs
         self.zeros_1, self.zeros_3, self.zeros_4 = (Tensor(np.zeros((n * cfg.n_embd,), np.float32)) for n in (1, 3, 4))
 
-    def construct(self, x, bias=None, past=None, past_bias=None):
+    def construct(self, x, bias=None, past=None, past_bias=None, step=False):
         """Output (B, T, C), and this layer's new keys and values.
 
-        A decode step over a cache, where mindbark's block kernel applies (`decode_block`), takes `past_bias`
-        as the (B, S + 1) fp32 map of what its query may look at (`allowed`) and ignores `bias`."""
-        if self.decode_block is not None and x.shape[1] == 1 and past is not None:
+        A decode step (`step`: one position per sequence) over a cache, where mindbark's block kernel applies
+        (`decode_block`), takes `past_bias` as the (B, S + 1) fp32 map of what its query may look at (`allowed`)
+        and ignores `bias`. `step` is given, not read off x, because a prompt chunk's length may be dynamic."""
+        if self.decode_block is not None and step and past is not None:
             return self._decode(x, past, past_bias)
         y, k, v = self.attn(self.ln_1(x), bias, past, past_bias)
         x = x + y
@@ -292,8 +301,15 @@ class GPT(nn.Cell):
         self._step = compiled(self.decode_step, self, "step")
         past = ms.Tensor(shape=[None, cfg.n_head, None, cfg.n_embd // cfg.n_head], dtype=dtype)
         keys = ms.Tensor(shape=[None, None], dtype=ms.bool_)
-        self._chunk = compiled(self._prompt_chunk_fn(), self, "chunk",
-                               dynamic={"past": (past,) * (2 * cfg.n_layer), "past_keys": keys})
+        dynamic = {"past": (past,) * (2 * cfg.n_layer), "past_keys": keys}
+        ids, embeddings = dynamic, dynamic
+        if self.chunks_in_one:  # no (T, T) mask to build: one graph for every prompt length, nothing padded
+            ids = {**dynamic, "x": ms.Tensor(shape=[None, None], dtype=ms.int32)}
+            embeddings = {**dynamic, "x": ms.Tensor(shape=[None, None, cfg.n_embd], dtype=dtype)}
+        # prompts of ids and of embeddings (the semantic model's) get graphs of their own: a dynamic spec fixes
+        # x's rank and dtype
+        self._chunk_ids = compiled(self._prompt_chunk_fn(), self, "chunk_ids", dynamic=ids)
+        self._chunk_embeddings = compiled(self._prompt_chunk_fn(), self, "chunk", dynamic=embeddings)
 
     def setup_cache(self, batch_size: int):
         """Make the KV cache hold `batch_size` sequences of up to `block_size` positions.
@@ -324,7 +340,7 @@ class GPT(nn.Cell):
         b, slots = x.shape[0], self.config.block_size
         before = (arange(slots) < start).reshape(1, 1, 1, slots)
         past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
-        return self._logits(x, start, key_mask, past, past_keys, None, head)
+        return self._logits(x, start, key_mask, past, past_keys, None, head, step=True)
 
     def prompt_chunk(self, x, start, key_mask, past, past_keys, out_idx=None, head=None):
         """Logits (B, T, V) for `x` (ids (B, T) or embeddings (B, T, C)) at positions start..start+T-1, and the
@@ -337,25 +353,28 @@ class GPT(nn.Cell):
         """
         return self._logits(x, start, key_mask, past, past_keys, out_idx, head)
 
-    def _logits(self, x, start, key_mask, past, past_keys, out_idx, head):
+    def _logits(self, x, start, key_mask, past, past_keys, out_idx, head, step=False):
+        """`decode_step`'s (`step`) or `prompt_chunk`'s logits and new keys and values. A prompt chunk in
+        mindbark's attention kernel (`chunks_in_one`) may be of any length: its graph has a dynamic T, so nothing
+        here branches on T."""
         if x.dtype == ms.int32 or x.dtype == ms.int64:
             x = self.wte(x)
         b, t, _ = x.shape
         n_head = self.config.n_head
         pos = start + arange(t)  # (T,)
-        x = x + self.wpe(ops.tile(pos.reshape(1, t), (b, 1)))  # positions gathered at (B, T): no broadcast add
-        causal = arange(t).reshape(1, t) <= arange(t).reshape(t, 1)  # (T, T) among the new positions
-        own_keys = ops.gather(key_mask, pos, 1).reshape(b, 1, 1, t)
-        if t == 1 and self.attends_in_one:
-            bias, past_bias = None, allowed(past_keys.reshape(b, 1, 1, -1), own_keys)
-        elif self.chunks_in_one:
-            bias, past_bias = own_keys.reshape(b, t).astype(ms.float32), past_keys.reshape(b, -1).astype(ms.float32)
+        x = x + self.wpe(ops.tile(pos.reshape(1, -1), (b, 1)))  # positions gathered at (B, T): no broadcast add
+        own_keys = ops.gather(key_mask, pos, 1)  # (B, T)
+        if step and self.attends_in_one:
+            bias, past_bias = None, allowed(past_keys.reshape(b, 1, 1, -1), own_keys.reshape(b, 1, 1, 1))
+        elif self.chunks_in_one and not step:
+            bias, past_bias = own_keys.astype(ms.float32), past_keys.reshape(b, -1).astype(ms.float32)
         else:
-            bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys), n_head)
+            causal = arange(t).reshape(1, t) <= arange(t).reshape(t, 1)  # (T, T) among the new positions
+            bias = attention_bias(ops.logical_and(causal.reshape(1, 1, t, t), own_keys.reshape(b, 1, 1, t)), n_head)
             past_bias = attention_bias(ops.tile(past_keys.reshape(b, 1, 1, -1), (1, 1, t, 1)), n_head)  # (B, nh, T, L)
         new = []
         for i, block in enumerate(self.h):
-            x, k, v = block(x, bias, (past[2 * i], past[2 * i + 1]), past_bias)
+            x, k, v = block(x, bias, (past[2 * i], past[2 * i + 1]), past_bias, step)
             new += [k, v]
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
@@ -399,7 +418,8 @@ class GPT(nn.Cell):
             n = max(start, 1)
             keys = Tensor(key_mask.asnumpy()[:, :n] & (np.arange(n) < start))
             idx = None if out_idx is None else Tensor([out_idx], ms.int64)
-            logits, new = self._chunk(x, Tensor(start, ms.int64), key_mask, self.cache.prefix(n), keys, idx, head)
+            chunk = self._chunk_ids if x.ndim == 2 else self._chunk_embeddings
+            logits, new = chunk(x, Tensor(start, ms.int64), key_mask, self.cache.prefix(n), keys, idx, head)
         logits = logits.asnumpy()  # first: reading `new` first made every decode step slower (MindSpore 2.10)
         self.cache.write(new.asnumpy(), start)
         return logits
@@ -408,6 +428,8 @@ class GPT(nn.Cell):
         """`x` as a Tensor, after checking it fits the cache's batch and the context."""
         if isinstance(x, np.ndarray):
             x = Tensor(x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x)
+        elif x.dtype == ms.int64:  # ids in one dtype: a prompt-chunk graph's dynamic spec fixes it
+            x = x.astype(ms.int32)
         if x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
         if not 0 <= start <= self.config.block_size - x.shape[1]:
@@ -420,17 +442,23 @@ class GPT(nn.Cell):
         vocabulary need not read the rest of the head on every step."""
         return Tensor(self.lm_head.weight.asnumpy()[lo:hi].copy())
 
-    def prefill(self, x, key_mask: Tensor, chunk: int = PREFILL_CHUNK, head: Tensor | None = None) -> np.ndarray:
+    def prefill(self, x, key_mask: Tensor, chunk: int | None = None, head: Tensor | None = None) -> np.ndarray:
         """Logits (B, 1, V) of the last position of prompts `x` (ids (B, T) or embeddings (B, T, C)), which
         fill the cache from position 0.
 
-        The prompt runs in chunks of `chunk` positions that attend to the cache, so one compiled graph serves
-        every prompt length. The last chunk is padded by repeating its last position; padding sits after the
-        prompt, where nothing reads it before a later position overwrites it. `head` as in `forward`.
+        Where prompt chunks run in mindbark's attention kernel (`chunks_in_one`), their graph takes any length:
+        the prompt runs in one call, or in chunks of `chunk` positions, the last one shorter. Elsewhere it runs in
+        chunks of `chunk` (default PREFILL_CHUNK) positions that attend to the cache, so one compiled graph serves
+        every prompt length; the last chunk is padded by repeating its last position, after the prompt, where
+        nothing reads it before a later position overwrites it. `head` as in `forward`.
         """
         x = x.asnumpy() if isinstance(x, Tensor) else np.asarray(x)
         t = x.shape[1]
-        x = np.pad(x, [(0, 0), (0, -t % chunk)] + [(0, 0)] * (x.ndim - 2), mode="edge")
+        if self.chunks_in_one:
+            chunk = chunk or t
+        else:
+            chunk = chunk or PREFILL_CHUNK
+            x = np.pad(x, [(0, 0), (0, -t % chunk)] + [(0, 0)] * (x.ndim - 2), mode="edge")
         for start in range(0, t, chunk):
             logits = self.forward(x[:, start:start + chunk], start, key_mask, out_idx=min(chunk, t - start) - 1,
                                   head=head)
