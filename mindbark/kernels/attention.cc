@@ -2,9 +2,10 @@
 // MindSpore's `ops.Custom(func_type="aot")`, reading the heads straight out of the qkv projection (B, T, 3C) and
 // writing them merged (B, T, C). As MindSpore ops the heads were split and merged by copies, the scores took a
 // bias add per mask, a concat of past and new scores, a softmax and two slices: passes over the (B, nh, T, L + T)
-// scores that cost a quarter of a prompt chunk and of a fine pass. Here each (sequence, head, block of query
-// rows) is a piece on MindSpore's pool (`pool.cc`): its scores in a buffer of its own, by oneDNN's sgemm (which
-// MindSpore's CPU backend ships and loads), masked and normalised in place, then multiplied by the values.
+// scores that cost prompt chunks and fine passes more than attention's products (README, Performance). Here each
+// (sequence, head, block of query rows) is a piece on MindSpore's pool (`pool.cc`): its scores in a buffer of its
+// own, by oneDNN's sgemm (which MindSpore's CPU backend ships and loads), masked and normalised in place, then
+// multiplied by the values. Taking maps instead of (T, T) masks also lets a prompt chunk be of any length.
 //
 // The arithmetic is the ops', in fp32: scores q.k / sqrt(hs), masked keys weigh 0, a softmax shifted by the
 // row's largest score.
@@ -47,7 +48,7 @@ struct Problem {
 
   int64_t Blocks() const { return (t + kQueryRows - 1) / kQueryRows; }
 
-  // sequence b, head h, query rows [r0, r0 + rows); returns the first failing sgemm's status, else 0
+  // sequence b, head h, query rows [r0, r0 + rows); nonzero if an sgemm call failed
   int Piece(Sgemm sgemm, int64_t b, int64_t h, int64_t r0) const {
     thread_local std::vector<float> scores;
     const int64_t c = heads * size, rows = std::min(kQueryRows, t - r0);
