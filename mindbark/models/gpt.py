@@ -76,12 +76,6 @@ def split_heads(x, n: int, head_size: int):
     b, t, _ = x.shape
     if t == 1:
         return x.reshape(b, n, 1, head_size)
-    return heads_of(x, n, head_size)
-
-
-def heads_of(x, n: int, head_size: int):
-    """`split_heads` by split and concat for any T, a dynamic one too (where `t == 1` cannot be decided)."""
-    b, t, _ = x.shape
     return concat(split(x, head_size, axis=2), axis=1).reshape(b, n, t, head_size)
 
 
@@ -137,14 +131,19 @@ class SelfAttention(nn.Cell):
         Where mindbark's kernel applies (`attention_kernel`), a causal model's `bias` is the (B, T) fp32 map of the
         new keys a query may look at (1, at or before its own position) and `past_bias` the (B, L) one of the past
         slots."""
-        n, c = self.n_head, x.shape[-1]
+        b, t, c = x.shape
+        n = self.n_head
         qkv = self.c_attn(x)  # (B, T, 3 C)
         if self.kernel is not None and not self.causal:
             return self.c_proj(self.kernel(qkv, self.heads)), None, None
         if self.kernel is not None and past is not None:
-            _, k, v = split(qkv, c, axis=2)
             y = self.kernel(qkv, past[0], past[1], past_bias, bias)
-            return self.c_proj(y), heads_of(k, n, c // n), heads_of(v, n, c // n)
+            # the cache's keys and values in head layout, each head's columns taken once; T may be dynamic here,
+            # so not `split_heads`, which branches on it
+            heads = split(qkv, c // n, axis=2)  # q, k, v heads (B, T, hs) each
+            k = concat(heads[n:2 * n], axis=1).reshape(b, n, t, c // n)
+            v = concat(heads[2 * n:], axis=1).reshape(b, n, t, c // n)
+            return self.c_proj(y), k, v
         qkv_heads = split_heads(qkv, 3 * n, c // n)  # (B, 3 nh, T, hs)
         q, k, v = qkv_heads[:, :n], qkv_heads[:, n:2 * n], qkv_heads[:, 2 * n:]
         k_past, v_past = (None, None) if past is None else past
