@@ -33,7 +33,7 @@ setup(
         # `mindbark serve`: the HTTP API, its metrics, and Ray Serve for scale-out
         "serve": SERVE,
         # httpx is the real HTTP client of the serve tests; pytest-xdist runs the suite on both cores
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7", "import-linter>=2.1",
-                 "httpx>=0.27", *SERVE],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "transformers==5.23.0", "matplotlib>=3.7",
+                 "import-linter>=2.1", "httpx>=0.27", *SERVE],
     },
 )

@@ -84,8 +84,8 @@ def worker(mindbark_dir: str, fmt: str, threads: int, steps: int) -> dict:
 
 
 def in_generation(mindbark_dir: str, fmt: str, threads: int, tokens: int) -> dict:
-    """Median and mean decode-step and prompt-chunk times (ms) of the semantic and coarse GPTs inside a greedy generation of
-    `tokens` semantic tokens (the second of two, the first compiles), timed around `GPT.forward`."""
+    """Median and mean decode-step and prompt-chunk times (ms) of the semantic and coarse GPTs inside a greedy
+    generation of `tokens` semantic tokens (the second of two, the first compiles), timed around `GPT.forward`."""
     import mindspore as ms
 
     from mindbark import BarkModel, BarkProcessor
