@@ -1,16 +1,31 @@
-// mindbark's CPU kernels for MindSpore's `ops.Custom(func_type="aot")`: exact GELU and LayerNorm in fp32.
-// Single-threaded: MindSpore's own threads spin between kernels, and a second pool would fight them for the cores.
+// mindbark's CPU kernels for MindSpore's `ops.Custom(func_type="aot")`: exact GELU and LayerNorm in fp32, their
+// elements or rows split over MindSpore's thread pool (`pool.cc`) in pieces; a single piece (a decode step's row)
+// runs on the calling thread alone.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "rows.h"
+#include "vector.h"
 
 namespace {
+
+constexpr int64_t kGeluPiece = 16384;  // elements per piece
+constexpr int64_t kNormPiece = 64 * 1024;  // elements per piece, in whole rows
 
 int64_t Numel(int ndim, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < ndim; ++i) n *= shape[i];
   return n;
+}
+
+// pieces [0, count): in one phase on the pool, or here where there is only one
+void Split(int64_t count, const std::function<void(int64_t)> &body) {
+  if (count == 1) {
+    body(0);
+  } else {
+    mindbark::RunPhases({{count, body}});
+  }
 }
 
 }  // namespace
@@ -21,8 +36,11 @@ extern "C" int Gelu(int nparam, void **params, int *ndims, int64_t **shapes, con
   const float *x = static_cast<const float *>(params[0]);
   float *y = static_cast<float *>(params[1]);
   const int64_t n = Numel(ndims[0], shapes[0]);
+  Split((n + kGeluPiece - 1) / kGeluPiece, [=](int64_t piece) {
+    const int64_t end = std::min(n, (piece + 1) * kGeluPiece);
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = mindbark::Gelu(x[i]);
+    for (int64_t i = piece * kGeluPiece; i < end; ++i) y[i] = mindbark::Gelu(x[i]);
+  });
   return 0;
 }
 
@@ -34,8 +52,12 @@ extern "C" int LayerNorm(int nparam, void **params, int *ndims, int64_t **shapes
   const float *b = static_cast<const float *>(params[2]);
   float *y = static_cast<float *>(params[3]);
   const int64_t c = shapes[0][ndims[0] - 1];
-  const int64_t rows = Numel(ndims[0], shapes[0]) / c;
-  for (int64_t r = 0; r < rows; ++r) mindbark::LayerNormRow(x + r * c, w, b, y + r * c, c);
+  const int64_t rows = Numel(ndims[0], shapes[0]) / c, per_piece = std::max<int64_t>(1, kNormPiece / c);
+  Split((rows + per_piece - 1) / per_piece, [=](int64_t piece) {
+    for (int64_t r = piece * per_piece; r < std::min(rows, (piece + 1) * per_piece); ++r) {
+      mindbark::LayerNormRow(x + r * c, w, b, y + r * c, c);
+    }
+  });
   return 0;
 }
 
