@@ -2,8 +2,8 @@
 (`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`), the tap sums of its causal convolutions (`conv.cc`), the
 GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`), a decode step's whole transformer
 block (`block.cc`) and the attention of many query rows (`attention.cc`, over oneDNN's sgemm, which MindSpore's CPU
-backend ships), all `ops.Custom(func_type="aot")` functions; the last five split their work over MindSpore's thread
-pool (`pool.cc`).
+backend ships), all `ops.Custom(func_type="aot")` functions, each splitting its work over MindSpore's thread pool
+(`pool.cc`).
 
 MindSpore 2.10's CPU kernels for these are several times slower than torch's on Bark's shapes (README,
 Performance): GELU goes through `ops.erf` (scalar libm erf, value-dependent), `nn.LSTM` takes twice torch's time,
