@@ -99,3 +99,28 @@ def test_chunked_prefill_then_decode(request, tiny_hf, name, kernels):
     last = gpt.prefill(ids[:, :20], keys, chunk=6)  # chunks of 6, 6, 6 and 2 (padded to 6 where lengths are static)
     np.testing.assert_allclose(last, ref[:, 19:20], atol=ATOL, rtol=0)
     np.testing.assert_allclose(gpt.forward(ids[:, 20:], 20, keys), ref[:, 20:], atol=ATOL, rtol=0)
+
+
+def test_decode_steps_of_two_depths_in_one_process(tiny_model):
+    """The decode step runs in one kernel whose inputs grow with the depth: a model one block deeper than the
+    tiny one decodes beside it (MindSpore failed kernel selection for a second registration under one name with
+    other inputs), its steps equal to one prompt chunk over the same positions."""
+    import dataclasses
+
+    from mindbark.models.gpt import GPT
+
+    tiny = tiny_model.semantic
+    deeper = GPT(dataclasses.replace(tiny.config, n_layer=tiny.config.n_layer + 1))
+    assert deeper.attends_in_one, "the kernel library did not build here"
+    rng = np.random.default_rng(3)
+    for p in deeper.get_parameters():
+        gain = "ln_" in p.name and p.name.endswith("weight")  # LayerNorm gains near 1, the rest near 0
+        p.set_data(Tensor((float(gain) + rng.standard_normal(p.shape) * 0.1).astype(np.float32)))
+    ids = _ids(tiny.config.input_vocab_size, (1, 7), seed=4)
+    keys = np.ones((1, tiny.config.block_size), bool)
+    for gpt in (tiny, deeper, tiny):
+        gpt.setup_cache(1)
+        whole = _run(gpt, ids, 0, keys)
+        gpt.setup_cache(1)
+        steps = [_run(gpt, ids[:, :3], 0, keys)] + [_run(gpt, ids[:, i:i + 1], i, keys) for i in range(3, 7)]
+        np.testing.assert_allclose(np.concatenate(steps, axis=1), whole, atol=ATOL, rtol=0)

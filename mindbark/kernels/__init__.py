@@ -1,7 +1,7 @@
 """CPU kernels as MindSpore custom ops, from a library compiled on first use: exact GELU and LayerNorm
 (`cpu_ops.cc`), the codec's LSTM recurrence (`lstm.cc`), the tap sums of its causal convolutions (`conv.cc`), the
-GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`), a decode step's whole transformer
-block (`block.cc`) and the attention of many query rows (`attention.cc`, over oneDNN's sgemm, which MindSpore's CPU
+GPTs' projections of a few rows over fp32, bf16 or int8 weights (`gemv.cc`), a whole decode step of a GPT
+(`decode_step.cc`) and the attention of many query rows (`attention.cc`, over oneDNN's sgemm, which MindSpore's CPU
 backend ships), all `ops.Custom(func_type="aot")` functions, each splitting its work over MindSpore's thread pool
 (`pool.cc`).
 
@@ -148,7 +148,9 @@ def custom_op(name: str, inputs: int, formats: list[tuple] | None = None, sgemm:
     lib = _library_here()
     if lib is None or (sgemm and not _sgemm()):
         return None
-    reg = CustomRegOp(name)
+    # registered under its input count too: MindSpore keeps one registration per name, and a second one of other
+    # inputs (the decode step's kernel at another layer count) failed kernel selection
+    reg = CustomRegOp(f"{name}_{inputs}")
     for i in range(inputs):
         reg = reg.input(i, f"x{i}")
     reg = reg.output(0, "y")

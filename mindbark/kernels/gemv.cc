@@ -15,12 +15,9 @@ using mindbark::Format;
 // params: x (M, K) fp32, w (N, K) fp32 | (N, K) uint16 bf16 | (N, K + K/32 * 4) uint8 q8, bias (N) fp32, y (M, N)
 extern "C" int Gemv(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream,
                     void *extra) {
-  Format format;
-  if (!mindbark::ParseFormat(dtypes[1], &format)) return 1;
   const int64_t k = shapes[0][1];
-  if (format == Format::kQ8 && k % mindbark::kQ8Block) return 1;
-  const mindbark::Weights w{format, static_cast<const uint8_t *>(params[1]), k};
-  if (shapes[1][1] * mindbark::ElementBytes(format) != w.RowBytes()) return 1;
+  mindbark::Weights w;
+  if (!mindbark::ReadWeights(1, k, params, shapes, dtypes, &w)) return 1;
   const float *x = static_cast<const float *>(params[0]), *bias = static_cast<const float *>(params[2]);
   float *y = static_cast<float *>(params[3]);
   const int64_t m = shapes[0][0], n = shapes[1][0];

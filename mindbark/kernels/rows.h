@@ -1,4 +1,4 @@
-// Row functions shared by mindbark's kernels (cpu_ops.cc, block.cc, lstm.cc, attention.cc): exact GELU and
+// Row functions shared by mindbark's kernels (cpu_ops.cc, decode_step.cc, lstm.cc, attention.cc): exact GELU and
 // LayerNorm, and exp, in fp32.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Shared by mindbark's projection kernels (gemv.cc, block.cc): vectors of fp32 lanes, and weight rows in fp32,
+// Shared by mindbark's projection kernels (gemv.cc, decode_step.cc): vectors of fp32 lanes, and weight rows in fp32,
 // bf16 (the upper half of fp32's bits) or int8 in blocks of 32 with one fp32 scale each (ggml's q8_0 layout,
 // scales first in each row), read as fp32.
 #pragma once
@@ -146,6 +146,19 @@ inline bool ParseFormat(const char *dtype, Format *format) {
   return true;
 }
 
+inline int64_t ElementBytes(Format format) {
+  return format == Format::kF32 ? 4 : format == Format::kBf16 ? 2 : 1;
+}
+
+// a kernel's weights at params[i], rows of `width` values, in the format its dtype names; false if unreadable
+inline bool ReadWeights(int i, int64_t width, void **params, int64_t **shapes, const char **dtypes, Weights *w) {
+  Format format;
+  if (!ParseFormat(dtypes[i], &format)) return false;
+  if (format == Format::kQ8 && width % kQ8Block) return false;
+  *w = Weights{format, static_cast<const uint8_t *>(params[i]), width};
+  return shapes[i][1] * ElementBytes(format) == w->RowBytes();
+}
+
 constexpr int64_t kRowsPerPiece = 32;  // weight rows per claimed piece of a product
 
 // A phase of a product over rows [0, n) of w for each of the batch's rows x_b: f(b, j, x_b . w[j]) for each j. Each
@@ -157,10 +170,6 @@ Phase ProductPhase(const Weights &w, int64_t n, int64_t batch, const float *x, i
               for (int64_t b = 0; b < batch; ++b) f(b, j, w.Dot(j, x + b * x_stride));
             }
           }};
-}
-
-inline int64_t ElementBytes(Format format) {
-  return format == Format::kF32 ? 4 : format == Format::kBf16 ? 2 : 1;
 }
 
 }  // namespace mindbark

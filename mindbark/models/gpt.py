@@ -10,9 +10,9 @@ The cache lives in host memory and is handed to the graph as inputs, which MindS
 graph returns the new keys and values and the host writes them in place. Writing a cache Parameter inside the
 graph instead made MindSpore snapshot the whole cache on every step that also read it.
 
-A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, each of its blocks is one
-kernel (`kernels/block.cc`: the projections streamed row by row, attention over the allowed cached positions
-only) and the LM head a Gemv. Prompt chunks and the fine model's passes stay GEMMs, with each layer's attention
+A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, the whole step after the
+embeddings is one kernel (`kernels/decode_step.cc`: the projections and the LM head streamed row by row, attention over
+the allowed cached positions only), which returns the new keys and values as one row per sequence. Prompt chunks and the fine model's passes stay GEMMs, with each layer's attention
 one kernel (`kernels/attention.cc`) that takes the heads straight from the qkv projection.
 
 MindSpore's CPU kernels for Transpose, broadcasting binary ops and GeLU keep private buffers of several times
@@ -94,16 +94,17 @@ def allowed(past_keys, own_keys):
     return concat([past_keys.reshape(b, -1), own_keys.reshape(b, 1)], axis=1).astype(ms.float32)
 
 
-def decode_block(dtype):
-    """mindbark's kernel for a whole causal block of a decode step (`kernels/block.cc`), where it applies: fp32
-    on MindSpore's CPU backend; else None."""
+def decode_step_kernel(dtype, n_layer: int):
+    """mindbark's kernel for a whole decode step of a causal GPT of `n_layer` blocks (`kernels/decode_step.cc`), where it
+    applies: fp32 on MindSpore's CPU backend; else None."""
     if dtype != ms.float32:
         return None
     f32, u16, u8 = DataType.F32_Default, DataType.U16_Default, DataType.U8_Default
     formats = []
     for w in (f32, u16, u8):
-        formats.append((f32, f32, f32, w, f32, f32, f32, f32, w, f32, f32, f32, w, f32, w, f32, f32))
-    return kernels.custom_op("DecodeBlock", 16, formats)
+        block = (f32, f32, w, f32, f32, f32, w, f32, f32, f32, w, f32, w, f32)
+        formats.append((f32, f32, f32, f32, w, f32, *block * n_layer, f32))
+    return kernels.custom_op("DecodeStep", 6 + len(block) * n_layer, formats)
 
 
 def attention_kernel(causal: bool, dtype):
@@ -177,39 +178,16 @@ class Block(nn.Cell):
         self.attn = SelfAttention(cfg, causal, dtype, weights)
         self.ln_2 = LayerNorm(cfg.n_embd, bias=ln_bias, dtype=dtype)
         self.mlp = MLP(cfg, dtype, weights)
-        self.n_head = cfg.n_head
-        self.decode_block = decode_block(dtype) if causal else None
-        # absent biases as zeros, for the kernel's fixed inputs
-        self.zeros_1, self.zeros_3, self.zeros_4 = (Tensor(np.zeros((n * cfg.n_embd,), np.float32)) for n in (1, 3, 4))
 
-    def construct(self, x, bias=None, past=None, past_bias=None, step=False):
-        """Output (B, T, C), and this layer's new keys and values.
-
-        A decode step (`step`: one position per sequence) over a cache, where mindbark's block kernel applies
-        (`decode_block`), takes `past_bias` as the (B, S + 1) fp32 map of what its query may look at (`allowed`)
-        and ignores `bias`. `step` is given, not read off x, because a prompt chunk's length may be dynamic."""
-        if self.decode_block is not None and step and past is not None:
-            return self._decode(x, past, past_bias)
+    def construct(self, x, bias=None, past=None, past_bias=None):
+        """Output (B, T, C), and this layer's new keys and values."""
         y, k, v = self.attn(self.ln_1(x), bias, past, past_bias)
         x = x + y
         return x + self.mlp(self.ln_2(x)), k, v
 
-    def _decode(self, x, past, allowed_keys):
-        b, _, c = x.shape
-        attn, mlp = self.attn, self.mlp
-        out = self.decode_block(
-            x, self.ln_1.weight, self._bias(self.ln_1.bias, 1), attn.c_attn.weight, self._bias(attn.c_attn.bias, 3),
-            past[0], past[1], allowed_keys, attn.c_proj.weight, self._bias(attn.c_proj.bias, 1), self.ln_2.weight,
-            self._bias(self.ln_2.bias, 1), mlp.c_fc.weight, self._bias(mlp.c_fc.bias, 4), mlp.c_proj.weight,
-            self._bias(mlp.c_proj.bias, 1))
-        n, hs = self.n_head, c // self.n_head
-        y, _, k, v = split(out, c, axis=2)
-        return y, k.reshape(b, n, 1, hs), v.reshape(b, n, 1, hs)
 
-    def _bias(self, bias, times: int):
-        if bias is not None:
-            return bias
-        return self.zeros_1 if times == 1 else (self.zeros_3 if times == 3 else self.zeros_4)
+def _or(value, default):
+    return default if value is None else value
 
 
 _NP_DTYPES = {ms.float32: np.float32, ms.float16: np.float16}
@@ -250,6 +228,12 @@ class KVCache:
     def write(self, new: np.ndarray, start: int):
         """Store new keys and values (2 * n_layer, B, nh, T, hs) at positions start..start+T-1."""
         self.data[:, :, :, start:start + new.shape[3]] = new
+
+    def write_rows(self, rows: np.ndarray, start: int):
+        """Store one position's keys and values as the decode step's kernel gives them, (B, 1, 2 * n_layer * C):
+        per sequence, each layer's key, then value, heads side by side."""
+        layers2, b, heads, _, hs = self.data.shape
+        self.data[:, :, :, start] = rows.reshape(b, layers2, heads, hs).transpose(1, 0, 2, 3)
 
 
 class KVCaches:
@@ -292,9 +276,12 @@ class GPT(nn.Cell):
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype, weights=weights)
         self.caches = caches if caches is not None else KVCaches()
         self.cache = None
-        # decode steps run each block in mindbark's kernel (`decode_block`), which takes the keys it may attend
-        # to as a map of its own (`allowed`)
-        self.attends_in_one = self.h[0].decode_block is not None
+        # decode steps run whole in mindbark's kernel (`decode_step_kernel`), which takes the keys it may attend
+        # to as a map of its own (`allowed`), absent biases as zeros, and its block count as a tensor's length
+        self.step_kernel = decode_step_kernel(dtype, cfg.n_layer)
+        self.attends_in_one = self.step_kernel is not None
+        self.zeros = tuple(Tensor(np.zeros((n * cfg.n_embd,), np.float32)) for n in (1, 3, 4))
+        self.blocks = Tensor(np.zeros((cfg.n_layer,), np.float32))
         # and prompt chunks in mindbark's attention kernel (`attention_kernel`), which takes maps too
         self.chunks_in_one = self.h[0].attn.kernel is not None
         self._step = compiled(self.decode_step, self, "step")
@@ -330,7 +317,8 @@ class GPT(nn.Cell):
 
     def decode_step(self, x, start, key_mask, past, head=None):
         """Logits (B, 1, V) for one new position per sequence at `start` (ids (B, 1)), and its keys and values
-        (2 * n_layer, B, nh, 1, hs).
+        (2 * n_layer, B, nh, 1, hs); in mindbark's kernel (`attends_in_one`), (B, 1, 2 * n_layer * C), each
+        block's key and value in turn (`KVCache.write_rows`).
 
         `past` is the whole cache (keys, values per layer, block_size slots each); the slots before `start` that
         `key_mask` (B, block_size) allows are attended to. `head` (V', C), rows of the LM head: only those logits
@@ -364,8 +352,9 @@ class GPT(nn.Cell):
         x = x + self.wpe(ops.tile(pos.reshape(1, -1), (b, 1)))  # positions gathered at (B, T): no broadcast add
         own_keys = ops.gather(key_mask, pos, 1)  # (B, T)
         if step and self.attends_in_one:
-            bias, past_bias = None, allowed(past_keys.reshape(b, 1, 1, -1), own_keys.reshape(b, 1, 1, 1))
-        elif self.chunks_in_one and not step:
+            return self._step_in_kernel(x, past, allowed(past_keys.reshape(b, 1, 1, -1), own_keys.reshape(b, 1, 1, 1)),
+                                        head)
+        if self.chunks_in_one and not step:
             bias, past_bias = own_keys.astype(ms.float32), past_keys.reshape(b, -1).astype(ms.float32)
         else:
             causal = arange(t).reshape(1, t) <= arange(t).reshape(t, 1)  # (T, T) among the new positions
@@ -373,12 +362,27 @@ class GPT(nn.Cell):
             past_bias = attention_bias(ops.tile(past_keys.reshape(b, 1, 1, -1), (1, 1, t, 1)), n_head)  # (B, nh, T, L)
         new = []
         for i, block in enumerate(self.h):
-            x, k, v = block(x, bias, (past[2 * i], past[2 * i + 1]), past_bias, step)
+            x, k, v = block(x, bias, (past[2 * i], past[2 * i + 1]), past_bias)
             new += [k, v]
         if out_idx is not None:
             x = ops.gather(x, out_idx, 1)
         x = self.ln_f(x)
         return (self.lm_head(x) if head is None else self._head(x, head)), ops.stack(new)
+
+    def _step_in_kernel(self, x, past, allowed_keys, head):
+        """`decode_step` in mindbark's kernel, from the new positions' embeddings x (B, 1, C)."""
+        z1, z3, z4 = self.zeros
+        inputs = ()
+        for i, block in enumerate(self.h):
+            attn, mlp = block.attn, block.mlp
+            inputs += (block.ln_1.weight, _or(block.ln_1.bias, z1), attn.c_attn.weight, _or(attn.c_attn.bias, z3),
+                       past[2 * i], past[2 * i + 1], attn.c_proj.weight, _or(attn.c_proj.bias, z1),
+                       block.ln_2.weight, _or(block.ln_2.bias, z1), mlp.c_fc.weight, _or(mlp.c_fc.bias, z4),
+                       mlp.c_proj.weight, _or(mlp.c_proj.bias, z1))
+        rows = self.lm_head.weight if head is None else head
+        out = self.step_kernel(x, allowed_keys, self.ln_f.weight, _or(self.ln_f.bias, z1), rows, self.blocks, *inputs)
+        v = rows.shape[0]
+        return out[:, :, :v], out[:, :, v:]
 
     def _head(self, x, rows):
         """Logits for `rows` of the LM head (from `head_rows`), in its storage format."""
@@ -420,7 +424,10 @@ class GPT(nn.Cell):
             chunk = self._chunk_ids if x.ndim == 2 else self._chunk_embeddings
             logits, new = chunk(x, Tensor(start, ms.int64), key_mask, self.cache.prefix(n), keys, idx, head)
         logits = logits.asnumpy()  # first: reading `new` first made every decode step slower (MindSpore 2.10)
-        self.cache.write(new.asnumpy(), start)
+        if x.shape[1] == 1 and self.attends_in_one:
+            self.cache.write_rows(new.asnumpy(), start)
+        else:
+            self.cache.write(new.asnumpy(), start)
         return logits
 
     def _checked(self, x, start: int):

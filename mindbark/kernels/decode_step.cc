@@ -1,0 +1,157 @@
+// A whole decode step of a causal GPT (one new position per sequence, every block, the final LayerNorm and the LM
+// head) for MindSpore's `ops.Custom(func_type="aot")`, fp32 arithmetic over fp32, bf16 or int8 projection and head
+// weights (`vector.h`). Each block:
+//   h = LN1(x); qkv = h Wa^T + ba; a = attention(q; cached keys and values, k, v)
+//   x1 = x + (a Wp^T + bp); y = x1 + (GELU(LN2(x1) Wf^T + bf) Wo^T + bo)
+// in the order and with the arithmetic of the layers it replaces (Gemv, LayerNorm, GELU, then the residual add),
+// so that its output equals theirs; then logits = LN_f(y) H^T. As separate ops, a step launched a dozen kernels per
+// block, each product waking MindSpore's pool, and attention read all of the cache's block_size slots (masked ones
+// too), copying and tiling score rows; a kernel per block still left a gap between one block's end and the next
+// one's start. Here one launch runs every phase of the step on the pool (`RunPhases`), and attention reads the
+// allowed positions up to the last one, nothing else.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "rows.h"
+#include "vector.h"
+
+namespace mindbark {
+namespace {
+
+// Softmax attention of one query over the allowed cached positions and its own key.
+struct Attention {
+  const float *k_past, *v_past, *allowed;  // (B, nh, S, hs) each; (B, S + 1): the past slots, then the own key
+  int64_t heads, slots, size;  // size: a head's width
+
+  // sequence b, head h: q, k_own, v_own point at the head's slices of the new position's projections
+  void Head(int64_t b, int64_t h, const float *q, const float *k_own, const float *v_own, float *out) const {
+    thread_local std::vector<float> scores;
+    const float *ks = k_past + (b * heads + h) * slots * size, *vs = v_past + (b * heads + h) * slots * size;
+    const float *ok = allowed + b * (slots + 1);
+    const float scale = 1.f / std::sqrt(float(size));
+    int64_t end = slots;
+    while (end > 0 && ok[end - 1] == 0.f) --end;  // the slots past the last allowed one are never read
+    const auto used = [&](int64_t p) { return p < end ? ok[p] != 0.f : ok[slots] != 0.f; };  // p == end: own key
+    scores.resize(end + 1);
+    float top = -INFINITY;
+    for (int64_t p = 0; p <= end; ++p) {
+      if (!used(p)) continue;
+      const float *key = p < end ? ks + p * size : k_own;
+      float s = 0.f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < size; ++i) s += q[i] * scale * key[i];
+      scores[p] = s;
+      top = std::max(top, s);
+    }
+    std::fill(out, out + size, 0.f);
+    if (top == -INFINITY) return;  // nothing allowed: a padding row, whose output nothing reads
+    float total = 0.f;
+    for (int64_t p = 0; p <= end; ++p) {
+      if (!used(p)) continue;
+      const float e = std::exp(scores[p] - top);
+      total += e;
+      const float *value = p < end ? vs + p * size : v_own;
+#pragma omp simd
+      for (int64_t i = 0; i < size; ++i) out[i] += e * value[i];
+    }
+    const float inv = 1.f / total;
+#pragma omp simd
+    for (int64_t i = 0; i < size; ++i) out[i] *= inv;
+  }
+};
+
+constexpr int kBlockParams = 14;  // a block's inputs (`DecodeStep`)
+
+}  // namespace
+}  // namespace mindbark
+
+using mindbark::Phase;
+using mindbark::Weights;
+
+// params: 0 x (B, 1, C): the new positions' embeddings; 1 allowed (B, S + 1) (1 where the query may look: the past
+// slots, then its own key); 2, 3 the final LayerNorm's weight and bias (C); 4 the LM head's rows H (V, C); 5 one
+// value per block (only its length is read: shape inference sees no parameter count); then per block, from
+// 6 + 14 l: LN1 weight, bias (C); Wa (3C, C), ba (3C); k_past, v_past (B, nh, S, hs); Wp (C, C),
+// bp (C); LN2 weight, bias (C); Wf (F, C), bf (F); Wo (C, F), bo (C). Last, the output (B, 1, V + 2 L C): the
+// logits, then each block's new key and value (C each). Weights in one format each (`vector.h`).
+extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                          void *stream, void *extra) {
+  using mindbark::kBlockParams;
+  const auto in = [&](int i) { return static_cast<const float *>(params[i]); };
+  const int64_t layers = shapes[5][0];
+  if (layers < 1 || nparam != 7 + layers * kBlockParams) return 1;
+  const int64_t batch = shapes[0][0], c = shapes[0][2], f = shapes[6 + 10][0], vocab = shapes[4][0];
+  const int64_t heads = shapes[6 + 4][1], slots = shapes[6 + 4][2], size = shapes[6 + 4][3];
+  if (heads * size != c || shapes[1][1] != slots + 1) return 1;
+  Weights head;
+  if (!mindbark::ReadWeights(4, c, params, shapes, dtypes, &head)) return 1;
+  std::vector<Weights> w(4 * layers);
+  for (int64_t l = 0; l < layers; ++l) {
+    const int first = static_cast<int>(6 + l * kBlockParams);
+    const int index[4] = {first + 2, first + 6, first + 10, first + 12};
+    const int64_t widths[4] = {c, c, c, f};
+    for (int i = 0; i < 4; ++i) {
+      if (!mindbark::ReadWeights(index[i], widths[i], params, shapes, dtypes, &w[4 * l + i])) return 1;
+    }
+  }
+  float *out = static_cast<float *>(params[nparam - 1]);
+  const int64_t row = vocab + 2 * layers * c;  // one sequence's output
+  // x: a block's input, then its output; q and the attention's output; x1: x after attention; hidden: the MLP's
+  std::vector<float> x(batch * c), h(batch * c), q(batch * c), attended(batch * c), x1(batch * c), hidden(batch * f);
+  std::memcpy(x.data(), in(0), sizeof(float) * batch * c);
+  std::vector<mindbark::Attention> attention;
+  std::vector<Phase> phases;
+  for (int64_t l = 0; l < layers; ++l) {
+    const int first = static_cast<int>(6 + l * kBlockParams);
+    const float *ba = in(first + 3), *bp = in(first + 7), *bf = in(first + 11), *bo = in(first + 13);
+    const int64_t kv = vocab + 2 * l * c;  // this block's new key, then value, in each sequence's output row
+    attention.push_back({in(first + 4), in(first + 5), in(1), heads, slots, size});
+    phases.push_back({batch, [&, first](int64_t b) {
+      mindbark::LayerNormRow(x.data() + b * c, in(first), in(first + 1), h.data() + b * c, c);
+    }});
+    phases.push_back(mindbark::ProductPhase(w[4 * l], 3 * c, batch, h.data(), c, [&, ba, kv](int64_t b, int64_t j,
+                                                                                               float v) {
+      const float value = v + ba[j];
+      if (j < c) q[b * c + j] = value; else out[b * row + kv + j - c] = value;
+    }));
+    phases.push_back({batch * heads, [&, l, kv](int64_t i) {
+      const int64_t b = i / heads, hd = i % heads;
+      const float *own = out + b * row + kv + hd * size;  // the new key's head; its value's is C further
+      attention[l].Head(b, hd, q.data() + b * c + hd * size, own, own + c, attended.data() + b * c + hd * size);
+    }});
+    phases.push_back(mindbark::ProductPhase(w[4 * l + 1], c, batch, attended.data(), c,
+                                            [&, bp](int64_t b, int64_t j, float v) {
+                                              x1[b * c + j] = x[b * c + j] + (v + bp[j]);
+                                            }));
+    phases.push_back({batch, [&, first](int64_t b) {
+      mindbark::LayerNormRow(x1.data() + b * c, in(first + 8), in(first + 9), h.data() + b * c, c);
+    }});
+    phases.push_back(mindbark::ProductPhase(w[4 * l + 2], f, batch, h.data(), c,
+                                            [&, bf](int64_t b, int64_t j, float v) {
+                                              hidden[b * f + j] = mindbark::Gelu(v + bf[j]);
+                                            }));
+    phases.push_back(mindbark::ProductPhase(w[4 * l + 3], c, batch, hidden.data(), f,
+                                            [&, bo](int64_t b, int64_t j, float v) {
+                                              x[b * c + j] = x1[b * c + j] + (v + bo[j]);
+                                            }));
+  }
+  phases.push_back({batch, [&](int64_t b) {
+    mindbark::LayerNormRow(x.data() + b * c, in(2), in(3), h.data() + b * c, c);
+  }});
+  phases.push_back(mindbark::ProductPhase(head, vocab, batch, h.data(), c, [&](int64_t b, int64_t j, float v) {
+    out[b * row + j] = v;
+  }));
+  mindbark::RunPhases(phases);
+  return 0;
+}
+
+enum TypeId : int {};
+
+extern "C" std::vector<int64_t> DecodeStepInferShape(int *ndims, int64_t **shapes, void *extra) {
+  return {shapes[0][0], 1, shapes[4][0] + 2 * shapes[5][0] * shapes[0][2]};
+}
+
+extern "C" TypeId DecodeStepInferType(std::vector<TypeId> types, void *extra) { return types[0]; }
