@@ -1,10 +1,14 @@
 """Semantic and coarse GPTs against `transformers`' BarkCausalModel with the same weights (fp32, 1e-4)."""
 
+import dataclasses
+
 import mindspore as ms
 import numpy as np
 import pytest
 import torch
 from mindspore import Tensor
+
+from mindbark.models.gpt import GPT
 
 ATOL = 1e-4
 
@@ -105,10 +109,6 @@ def test_decode_steps_of_two_depths_in_one_process(tiny_model):
     """The decode step runs in one kernel whose inputs grow with the depth: a model one block deeper than the
     tiny one decodes beside it (MindSpore failed kernel selection for a second registration under one name with
     other inputs), its steps equal to one prompt chunk over the same positions."""
-    import dataclasses
-
-    from mindbark.models.gpt import GPT
-
     tiny = tiny_model.semantic
     deeper = GPT(dataclasses.replace(tiny.config, n_layer=tiny.config.n_layer + 1))
     assert deeper.attends_in_one, "the kernel library did not build here"

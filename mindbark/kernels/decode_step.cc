@@ -63,7 +63,8 @@ struct Attention {
   }
 };
 
-constexpr int kBlockParams = 14;  // a block's inputs (`DecodeStep`)
+constexpr int kFirstBlock = 6;  // where the blocks' inputs start (`DecodeStep`)
+constexpr int kBlockParams = 14;  // and how many each block has
 
 }  // namespace
 }  // namespace mindbark
@@ -80,17 +81,19 @@ using mindbark::Weights;
 extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                           void *stream, void *extra) {
   using mindbark::kBlockParams;
+  using mindbark::kFirstBlock;
   const auto in = [&](int i) { return static_cast<const float *>(params[i]); };
   const int64_t layers = shapes[5][0];
-  if (layers < 1 || nparam != 7 + layers * kBlockParams) return 1;
-  const int64_t batch = shapes[0][0], c = shapes[0][2], f = shapes[6 + 10][0], vocab = shapes[4][0];
-  const int64_t heads = shapes[6 + 4][1], slots = shapes[6 + 4][2], size = shapes[6 + 4][3];
+  if (layers < 1 || nparam != kFirstBlock + layers * kBlockParams + 1) return 1;
+  const int64_t batch = shapes[0][0], c = shapes[0][2], f = shapes[kFirstBlock + 10][0], vocab = shapes[4][0];
+  const int64_t *past = shapes[kFirstBlock + 4];  // the first block's cached keys
+  const int64_t heads = past[1], slots = past[2], size = past[3];
   if (heads * size != c || shapes[1][1] != slots + 1) return 1;
   Weights head;
   if (!mindbark::ReadWeights(4, c, params, shapes, dtypes, &head)) return 1;
   std::vector<Weights> w(4 * layers);
   for (int64_t l = 0; l < layers; ++l) {
-    const int first = static_cast<int>(6 + l * kBlockParams);
+    const int first = static_cast<int>(kFirstBlock + l * kBlockParams);
     const int index[4] = {first + 2, first + 6, first + 10, first + 12};
     const int64_t widths[4] = {c, c, c, f};
     for (int i = 0; i < 4; ++i) {
@@ -105,7 +108,7 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
   std::vector<mindbark::Attention> attention;
   std::vector<Phase> phases;
   for (int64_t l = 0; l < layers; ++l) {
-    const int first = static_cast<int>(6 + l * kBlockParams);
+    const int first = static_cast<int>(kFirstBlock + l * kBlockParams);
     const float *ba = in(first + 3), *bp = in(first + 7), *bf = in(first + 11), *bo = in(first + 13);
     const int64_t kv = vocab + 2 * l * c;  // this block's new key, then value, in each sequence's output row
     attention.push_back({in(first + 4), in(first + 5), in(1), heads, slots, size});

@@ -11,9 +11,10 @@ graph returns the new keys and values and the host writes them in place. Writing
 graph instead made MindSpore snapshot the whole cache on every step that also read it.
 
 A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, the whole step after the
-embeddings is one kernel (`kernels/decode_step.cc`: the projections and the LM head streamed row by row, attention over
-the allowed cached positions only), which returns the new keys and values as one row per sequence. Prompt chunks and the fine model's passes stay GEMMs, with each layer's attention
-one kernel (`kernels/attention.cc`) that takes the heads straight from the qkv projection.
+embeddings is one kernel (`kernels/decode_step.cc`: the projections and the LM head streamed row by row, attention
+over the allowed cached positions only), which returns the new keys and values as one row per sequence. Prompt
+chunks and the fine model's passes stay GEMMs, with each layer's attention one kernel (`kernels/attention.cc`) that
+takes the heads straight from the qkv projection.
 
 MindSpore's CPU kernels for Transpose, broadcasting binary ops and GeLU keep private buffers of several times
 their output for the life of a compiled graph, which made every graph hold gigabytes. Heads are therefore split
@@ -95,8 +96,8 @@ def allowed(past_keys, own_keys):
 
 
 def decode_step_kernel(dtype, n_layer: int):
-    """mindbark's kernel for a whole decode step of a causal GPT of `n_layer` blocks (`kernels/decode_step.cc`), where it
-    applies: fp32 on MindSpore's CPU backend; else None."""
+    """mindbark's kernel for a whole decode step of a causal GPT of `n_layer` blocks (`kernels/decode_step.cc`),
+    where it applies: fp32 on MindSpore's CPU backend; else None."""
     if dtype != ms.float32:
         return None
     f32, u16, u8 = DataType.F32_Default, DataType.U16_Default, DataType.U8_Default
