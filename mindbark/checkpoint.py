@@ -13,7 +13,7 @@ from mindspore import Tensor, nn
 
 from .dtypes import numpy_dtype
 from .errors import ConversionError
-from .memory import trim_heap
+from .memory import LargePages, advise_large_pages, trim_heap
 
 
 def checkpoint_layouts(cell: nn.Cell) -> dict:
@@ -82,19 +82,40 @@ def map_safetensors(path: Path) -> tuple[dict, np.memmap]:
     return tensors, data
 
 
+def large_page_weights(cell: nn.Cell) -> set:
+    """Names of the weights a Cell's layers want in 2 MiB pages (`large_pages` of its Cells)."""
+    return {f"{prefix}.{local}" if prefix else local
+            for prefix, sub in cell.cells_and_names() for local in getattr(sub, "large_pages", ())}
+
+
 def load_weights(cell: nn.Cell, path: Path) -> "MappedWeights":
     """Point `cell`'s weights at the safetensors file at `path` (memory-mapped); weights in another layout or
-    dtype than the file's are converted into memory of their own."""
+    dtype than the file's are converted into memory of their own.
+
+    Weights its layers stream whole (`large_page_weights`) are asked for 2 MiB pages: in the file's map where they
+    stay there, else in one block of their own (`memory.LargePages`)."""
     tensors, mapping = map_safetensors(path)
     check_weights(tensors, weight_shapes(cell), str(path))
     layouts = checkpoint_layouts(cell)
-    for name, p in cell.parameters_and_names():
+    large = large_page_weights(cell)
+    params = dict(cell.parameters_and_names())
+    converted = [name for name in large if name in layouts or numpy_dtype(params[name].dtype) != tensors[name].dtype]
+    if converted:
+        block = LargePages(LargePages.size((params[name].shape, numpy_dtype(params[name].dtype))
+                                           for name in converted))
+    for name, p in params.items():
         if name in tensors:
             array = tensors[name]
             if name in layouts:
                 array = layouts[name][1](array)
             if array.dtype != numpy_dtype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
                 array = np.ascontiguousarray(array, dtype=numpy_dtype(p.dtype))
+            if name in converted:
+                copy = block.array(array.shape, array.dtype)
+                copy[...] = array
+                array = copy
+            elif name in large:
+                advise_large_pages(array)
             p.set_data(Tensor.from_numpy(array))
     return MappedWeights(mapping)
 

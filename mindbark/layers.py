@@ -92,6 +92,7 @@ class Linear(nn.Cell):
                                                  lambda w: weight_formats.pack(w, weights))}
         self.bias = _param((out_features,), dtype, "bias") if bias else None
         self.project = Projection(weights) if dtype == ms.float32 else None
+        self.large_pages = ("weight",)  # read whole by every decode step (`checkpoint.load_weights`)
 
     def construct(self, x):
         if self.project is None:

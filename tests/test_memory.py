@@ -1,5 +1,5 @@
-"""Memory handed back to the OS: pages read as zeros again, freed heap leaves the resident set; nothing
-outside them changes."""
+"""Memory and the OS: pages read as zeros again, freed heap leaves the resident set, nothing outside them changes;
+a block for 2 MiB pages hands out disjoint arrays."""
 
 import ctypes
 import ctypes.util
@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from mindbark.memory import trim_heap, zero_pages
+from mindbark.memory import LARGE_PAGE, LargePages, trim_heap, zero_pages
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_DONTNEED zeroes pages on Linux only")
@@ -52,3 +52,18 @@ def test_trim_heap_hands_freed_heap_back_and_keeps_live_blocks():
         libc.free(block)
     assert live_intact
     assert released > 16 * 2**20, f"only {released / 2**20:.1f} MiB of 32 handed back"
+
+
+def test_large_pages_hand_out_disjoint_aligned_arrays():
+    wanted = [((3, 5), np.float32), ((1000,), np.uint8), ((7,), np.float64), ((2, 2), np.uint16)]
+    block = LargePages(LargePages.size(wanted))
+    arrays = [block.array(shape, dtype) for shape, dtype in wanted]
+    assert arrays[0].ctypes.data % LARGE_PAGE == 0
+    for i, (array, (shape, dtype)) in enumerate(zip(arrays, wanted)):
+        assert array.shape == shape and array.dtype == dtype and array.flags.c_contiguous
+        assert array.ctypes.data % 64 == 0
+        array[...] = i + 1
+    for i, array in enumerate(arrays):
+        assert (array == i + 1).all()  # no array wrote over another
+    with pytest.raises(ValueError, match="do not fit"):
+        block.array((1,), np.uint8)
