@@ -1,5 +1,5 @@
-// A whole decode step of a causal GPT (one new position per sequence, every block, the final LayerNorm and the LM
-// head) for MindSpore's `ops.Custom(func_type="aot")`, fp32 arithmetic over fp32, bf16 or int8 projection and head
+// A whole decode step of a causal GPT (one new position per sequence: its embeddings, every block, the final
+// LayerNorm and the LM head) for MindSpore's `ops.Custom(func_type="aot")`, fp32 arithmetic over fp32, bf16 or int8 projection and head
 // weights (`vector.h`). Each block:
 //   h = LN1(x); qkv = h Wa^T + ba; a = attention(q; cached keys and values, k, v)
 //   x1 = x + (a Wp^T + bp); y = x1 + (GELU(LN2(x1) Wf^T + bf) Wo^T + bo)
@@ -7,8 +7,9 @@
 // so that its output equals theirs; then logits = LN_f(y) H^T. As separate ops, a step launched a dozen kernels per
 // block, each product waking MindSpore's pool, and attention read all of the cache's block_size slots (masked ones
 // too), copying and tiling score rows; a kernel per block still left a gap between one block's end and the next
-// one's start. Here one launch runs every phase of the step on the pool (`RunPhases`), and attention reads the
-// allowed positions up to the last one, nothing else.
+// one's start, and the embedding gathers and mask ops before the first block cost as much again. Here one launch
+// runs every phase of the step on the pool (`RunPhases`), and attention reads the allowed positions up to the last
+// one, nothing else.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -63,8 +64,26 @@ struct Attention {
   }
 };
 
-constexpr int kFirstBlock = 6;  // where the blocks' inputs start (`DecodeStep`)
-constexpr int kBlockParams = 14;  // and how many each block has
+constexpr int kFirstBlock = 9;  // where the blocks' inputs start (`DecodeStep`)
+constexpr int kBlockParams = 12;  // and how many each block has
+
+// The step's input rows x (B, C): each sequence's token embedding (or the embedding given) plus its position's.
+bool Embed(void **params, int64_t **shapes, const char **dtypes, int64_t batch, int64_t c, int64_t start,
+           float *x) {
+  const float *wte = static_cast<const float *>(params[1]);
+  const float *position = static_cast<const float *>(params[2]) + start * c;
+  const bool ids = std::strcmp(dtypes[0], "int32") == 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const float *token = static_cast<const float *>(params[0]) + b * c;
+    if (ids) {
+      const int32_t id = static_cast<const int32_t *>(params[0])[b];
+      if (id < 0 || id >= shapes[1][0]) return false;
+      token = wte + id * c;
+    }
+    for (int64_t i = 0; i < c; ++i) x[b * c + i] = token[i] + position[i];
+  }
+  return true;
+}
 
 }  // namespace
 }  // namespace mindbark
@@ -72,29 +91,36 @@ constexpr int kBlockParams = 14;  // and how many each block has
 using mindbark::Phase;
 using mindbark::Weights;
 
-// params: 0 x (B, 1, C): the new positions' embeddings; 1 allowed (B, S + 1) (1 where the query may look: the past
-// slots, then its own key); 2, 3 the final LayerNorm's weight and bias (C); 4 the LM head's rows H (V, C); 5 one
-// value per block (only its length is read: shape inference sees no parameter count); then per block, from
-// 6 + 14 l: LN1 weight, bias (C); Wa (3C, C), ba (3C); k_past, v_past (B, nh, S, hs); Wp (C, C),
-// bp (C); LN2 weight, bias (C); Wf (F, C), bf (F); Wo (C, F), bo (C). Last, the output (B, 1, V + 2 L C): the
-// logits, then each block's new key and value (C each). Weights in one format each (`vector.h`).
+// params: 0 the new positions' ids (B, 1) int32, or their embeddings (B, 1, C); 1 the token embeddings (V_in, C)
+// (read for ids only); 2 the position embeddings (S, C); 3 start, the new positions' index (int64 scalar);
+// 4 key_mask (B, S) bool (false: a padding slot; the past slots before `start` it allows are attended to, and the
+// own key if its slot is allowed); 5, 6 the final LayerNorm's weight and bias (C); 7 the LM head's rows H (V, C);
+// 8 one value per block (only its length is read: shape inference sees no parameter count); then per block, from
+// 9 + 12 l: LN1 weight, bias (C); Wa (3C, C), ba (3C); Wp (C, C), bp (C); LN2 weight, bias (C); Wf (F, C), bf (F);
+// Wo (C, F), bo (C); then the cache (2 L, B, nh, S, hs), each block's keys then values. Last, the output
+// (B, 1, V + 2 L C): the logits, then each block's new key and value (C each). Weights in one format each
+// (`vector.h`).
 extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                           void *stream, void *extra) {
   using mindbark::kBlockParams;
   using mindbark::kFirstBlock;
   const auto in = [&](int i) { return static_cast<const float *>(params[i]); };
-  const int64_t layers = shapes[5][0];
-  if (layers < 1 || nparam != kFirstBlock + layers * kBlockParams + 1) return 1;
-  const int64_t batch = shapes[0][0], c = shapes[0][2], f = shapes[kFirstBlock + 10][0], vocab = shapes[4][0];
-  const int64_t *past = shapes[kFirstBlock + 4];  // the first block's cached keys
-  const int64_t heads = past[1], slots = past[2], size = past[3];
-  if (heads * size != c || shapes[1][1] != slots + 1) return 1;
+  const int64_t layers = shapes[8][0];
+  const int cache = static_cast<int>(kFirstBlock + layers * kBlockParams);
+  if (layers < 1 || nparam != cache + 2 || ndims[cache] != 5) return 1;
+  const int64_t batch = shapes[4][0], c = shapes[2][1], f = shapes[kFirstBlock + 8][0], vocab = shapes[7][0];
+  const int64_t heads = shapes[cache][2], slots = shapes[cache][3], size = shapes[cache][4];
+  const int64_t start = *static_cast<const int64_t *>(params[3]);
+  if (heads * size != c || shapes[cache][0] != 2 * layers || shapes[cache][1] != batch || shapes[4][1] != slots ||
+      shapes[2][0] < slots || start < 0 || start >= slots) {
+    return 1;
+  }
   Weights head;
-  if (!mindbark::ReadWeights(4, c, params, shapes, dtypes, &head)) return 1;
+  if (!mindbark::ReadWeights(7, c, params, shapes, dtypes, &head)) return 1;
   std::vector<Weights> w(4 * layers);
   for (int64_t l = 0; l < layers; ++l) {
     const int first = static_cast<int>(kFirstBlock + l * kBlockParams);
-    const int index[4] = {first + 2, first + 6, first + 10, first + 12};
+    const int index[4] = {first + 2, first + 4, first + 8, first + 10};
     const int64_t widths[4] = {c, c, c, f};
     for (int i = 0; i < 4; ++i) {
       if (!mindbark::ReadWeights(index[i], widths[i], params, shapes, dtypes, &w[4 * l + i])) return 1;
@@ -104,14 +130,23 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
   const int64_t row = vocab + 2 * layers * c;  // one sequence's output
   // x: a block's input, then its output; q and the attention's output; x1: x after attention; hidden: the MLP's
   std::vector<float> x(batch * c), h(batch * c), q(batch * c), attended(batch * c), x1(batch * c), hidden(batch * f);
-  std::memcpy(x.data(), in(0), sizeof(float) * batch * c);
+  if (!mindbark::Embed(params, shapes, dtypes, batch, c, start, x.data())) return 1;
+  // where each query may look: the past slots before `start` that key_mask allows, then its own key
+  std::vector<float> allowed(batch * (slots + 1));
+  const bool *keys = static_cast<const bool *>(params[4]);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t p = 0; p < slots; ++p) allowed[b * (slots + 1) + p] = p < start && keys[b * slots + p];
+    allowed[b * (slots + 1) + slots] = keys[b * slots + start];
+  }
+  const int64_t kv_size = batch * heads * slots * size;  // one block's cached keys, or values
   std::vector<mindbark::Attention> attention;
   std::vector<Phase> phases;
   for (int64_t l = 0; l < layers; ++l) {
     const int first = static_cast<int>(kFirstBlock + l * kBlockParams);
-    const float *ba = in(first + 3), *bp = in(first + 7), *bf = in(first + 11), *bo = in(first + 13);
+    const float *ba = in(first + 3), *bp = in(first + 5), *bf = in(first + 9), *bo = in(first + 11);
     const int64_t kv = vocab + 2 * l * c;  // this block's new key, then value, in each sequence's output row
-    attention.push_back({in(first + 4), in(first + 5), in(1), heads, slots, size});
+    attention.push_back({in(cache) + 2 * l * kv_size, in(cache) + (2 * l + 1) * kv_size, allowed.data(), heads, slots,
+                         size});
     phases.push_back({batch, [&, first](int64_t b) {
       mindbark::LayerNormRow(x.data() + b * c, in(first), in(first + 1), h.data() + b * c, c);
     }});
@@ -130,7 +165,7 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
                                               x1[b * c + j] = x[b * c + j] + (v + bp[j]);
                                             }));
     phases.push_back({batch, [&, first](int64_t b) {
-      mindbark::LayerNormRow(x1.data() + b * c, in(first + 8), in(first + 9), h.data() + b * c, c);
+      mindbark::LayerNormRow(x1.data() + b * c, in(first + 6), in(first + 7), h.data() + b * c, c);
     }});
     phases.push_back(mindbark::ProductPhase(w[4 * l + 2], f, batch, h.data(), c,
                                             [&, bf](int64_t b, int64_t j, float v) {
@@ -142,7 +177,7 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
                                             }));
   }
   phases.push_back({batch, [&](int64_t b) {
-    mindbark::LayerNormRow(x.data() + b * c, in(2), in(3), h.data() + b * c, c);
+    mindbark::LayerNormRow(x.data() + b * c, in(5), in(6), h.data() + b * c, c);
   }});
   phases.push_back(mindbark::ProductPhase(head, vocab, batch, h.data(), c, [&](int64_t b, int64_t j, float v) {
     out[b * row + j] = v;
@@ -154,7 +189,7 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
 enum TypeId : int {};
 
 extern "C" std::vector<int64_t> DecodeStepInferShape(int *ndims, int64_t **shapes, void *extra) {
-  return {shapes[0][0], 1, shapes[4][0] + 2 * shapes[5][0] * shapes[0][2]};
+  return {shapes[4][0], 1, shapes[7][0] + 2 * shapes[8][0] * shapes[2][1]};
 }
 
-extern "C" TypeId DecodeStepInferType(std::vector<TypeId> types, void *extra) { return types[0]; }
+extern "C" TypeId DecodeStepInferType(std::vector<TypeId> types, void *extra) { return types[2]; }

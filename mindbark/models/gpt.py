@@ -10,9 +10,9 @@ The cache lives in host memory and is handed to the graph as inputs, which MindS
 graph returns the new keys and values and the host writes them in place. Writing a cache Parameter inside the
 graph instead made MindSpore snapshot the whole cache on every step that also read it.
 
-A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, the whole step after the
-embeddings is one kernel (`kernels/decode_step.cc`: the projections and the LM head streamed row by row, attention
-over the allowed cached positions only), which returns the new keys and values as one row per sequence. Prompt
+A decode step is bound by reading the weights. Where mindbark's CPU kernels apply, the whole step is one kernel
+(`kernels/decode_step.cc`: the embeddings, the projections and the LM head streamed row by row, attention over the
+allowed cached positions only), which returns the logits and the new keys and values as one row per sequence. Prompt
 chunks and the fine model's passes stay GEMMs, with each layer's attention one kernel (`kernels/attention.cc`) that
 takes the heads straight from the qkv projection.
 
@@ -88,24 +88,20 @@ def merge_heads(y):
     return concat(split(y, 1, axis=1), axis=3).reshape(b, t, n * hs)
 
 
-def allowed(past_keys, own_keys):
-    """The fp32 map (B, S + 1) a decode step's block kernel takes: 1 where its query may look, over the past
-    slots (`past_keys` (B, 1, 1, S)), then its own key (`own_keys` (B, 1, 1, 1))."""
-    b = past_keys.shape[0]
-    return concat([past_keys.reshape(b, -1), own_keys.reshape(b, 1)], axis=1).astype(ms.float32)
-
-
 def decode_step_kernel(dtype, n_layer: int):
     """mindbark's kernel for a whole decode step of a causal GPT of `n_layer` blocks (`kernels/decode_step.cc`),
-    where it applies: fp32 on MindSpore's CPU backend; else None."""
+    where it applies: fp32 on MindSpore's CPU backend; else None. It takes the new positions as ids or as
+    embeddings, and projection weights in any of `weight_formats`' formats."""
     if dtype != ms.float32:
         return None
-    f32, u16, u8 = DataType.F32_Default, DataType.U16_Default, DataType.U8_Default
+    f32, i32, i64, u16, u8 = (DataType.F32_Default, DataType.I32_Default, DataType.I64_Default, DataType.U16_Default,
+                              DataType.U8_Default)
     formats = []
-    for w in (f32, u16, u8):
-        block = (f32, f32, w, f32, f32, f32, w, f32, f32, f32, w, f32, w, f32)
-        formats.append((f32, f32, f32, f32, w, f32, *block * n_layer, f32))
-    return kernels.custom_op("DecodeStep", 6 + len(block) * n_layer, formats)
+    for x in (i32, f32):
+        for w in (f32, u16, u8):
+            block = (f32, f32, w, f32, w, f32, f32, f32, w, f32, w, f32)
+            formats.append((x, f32, f32, i64, DataType.BOOL_Default, f32, f32, w, f32, *block * n_layer, f32, f32))
+    return kernels.custom_op("DecodeStep", 9 + len(block) * n_layer + 1, formats)
 
 
 def attention_kernel(causal: bool, dtype):
@@ -197,7 +193,8 @@ _NP_DTYPES = {ms.float32: np.float32, ms.float16: np.float16}
 class KVCache:
     """Keys and values of `batch` sequences: one host array (2 * n_layer, B, nh, block_size, hs).
 
-    `inputs` are zero-copy Tensor views of it, layer by layer (keys, values), for the graph to read.
+    `inputs` are zero-copy Tensor views of it, layer by layer (keys, values), for the graph to read; `tensor` is
+    one over all of it.
     """
 
     def __init__(self, cfg: GPTConfig, batch: int, dtype):
@@ -207,6 +204,7 @@ class KVCache:
         # np.zeros maps untouched pages lazily: memory is spent on the positions a sequence reaches
         self.data = np.zeros((2 * cfg.n_layer, batch, cfg.n_head, cfg.block_size, hs), _NP_DTYPES[dtype])
         self.inputs = tuple(Tensor.from_numpy(self.data[i]) for i in range(2 * cfg.n_layer))
+        self.tensor = Tensor.from_numpy(self.data)  # all of it at once, for the decode step's kernel
         self.batch = batch
 
     def clear(self):
@@ -277,8 +275,8 @@ class GPT(nn.Cell):
         self.lm_head = Linear(cfg.n_embd, cfg.output_vocab_size, bias=False, dtype=dtype, weights=weights)
         self.caches = caches if caches is not None else KVCaches()
         self.cache = None
-        # decode steps run whole in mindbark's kernel (`decode_step_kernel`), which takes the keys it may attend
-        # to as a map of its own (`allowed`), absent biases as zeros, and its block count as a tensor's length
+        # decode steps run whole in mindbark's kernel (`decode_step_kernel`), which takes absent biases as zeros
+        # and its block count as a tensor's length
         self.step_kernel = decode_step_kernel(dtype, cfg.n_layer)
         self.attends_in_one = self.step_kernel is not None
         self.zeros = tuple(Tensor(np.zeros((n * cfg.n_embd,), np.float32)) for n in (1, 3, 4))
@@ -318,13 +316,18 @@ class GPT(nn.Cell):
 
     def decode_step(self, x, start, key_mask, past, head=None):
         """Logits (B, 1, V) for one new position per sequence at `start` (ids (B, 1)), and its keys and values
-        (2 * n_layer, B, nh, 1, hs); in mindbark's kernel (`attends_in_one`), (B, 1, 2 * n_layer * C), each
-        block's key and value in turn (`KVCache.write_rows`).
+        (2 * n_layer, B, nh, 1, hs).
 
         `past` is the whole cache (keys, values per layer, block_size slots each); the slots before `start` that
         `key_mask` (B, block_size) allows are attended to. `head` (V', C), rows of the LM head: only those logits
         (B, 1, V') are computed; None: all.
+
+        In mindbark's kernel (`attends_in_one`) the step is that one op: `past` is the cache's one array
+        (`KVCache.tensor`), and the output one (B, 1, V' + 2 * n_layer * C): the logits, then each block's key and
+        value, heads side by side (`KVCache.write_rows`).
         """
+        if self.attends_in_one:
+            return self._step_in_kernel(x, start, key_mask, past, head)
         b, slots = x.shape[0], self.config.block_size
         before = (arange(slots) < start).reshape(1, 1, 1, slots)
         past_keys = ops.logical_and(before, key_mask.reshape(b, 1, 1, slots))
@@ -352,9 +355,6 @@ class GPT(nn.Cell):
         pos = start + arange(t)  # (T,)
         x = x + self.wpe(ops.tile(pos.reshape(1, -1), (b, 1)))  # positions gathered at (B, T): no broadcast add
         own_keys = ops.gather(key_mask, pos, 1)  # (B, T)
-        if step and self.attends_in_one:
-            return self._step_in_kernel(x, past, allowed(past_keys.reshape(b, 1, 1, -1), own_keys.reshape(b, 1, 1, 1)),
-                                        head)
         if self.chunks_in_one and not step:
             bias, past_bias = own_keys.astype(ms.float32), past_keys.reshape(b, -1).astype(ms.float32)
         else:
@@ -370,20 +370,18 @@ class GPT(nn.Cell):
         x = self.ln_f(x)
         return (self.lm_head(x) if head is None else self._head(x, head)), ops.stack(new)
 
-    def _step_in_kernel(self, x, past, allowed_keys, head):
-        """`decode_step` in mindbark's kernel, from the new positions' embeddings x (B, 1, C)."""
+    def _step_in_kernel(self, x, start, key_mask, cache, head):
+        """`decode_step` in mindbark's kernel: the embeddings, the mask, every block and the head."""
         z1, z3, z4 = self.zeros
         inputs = ()
-        for i, block in enumerate(self.h):
+        for block in self.h:
             attn, mlp = block.attn, block.mlp
             inputs += (block.ln_1.weight, _or(block.ln_1.bias, z1), attn.c_attn.weight, _or(attn.c_attn.bias, z3),
-                       past[2 * i], past[2 * i + 1], attn.c_proj.weight, _or(attn.c_proj.bias, z1),
-                       block.ln_2.weight, _or(block.ln_2.bias, z1), mlp.c_fc.weight, _or(mlp.c_fc.bias, z4),
-                       mlp.c_proj.weight, _or(mlp.c_proj.bias, z1))
+                       attn.c_proj.weight, _or(attn.c_proj.bias, z1), block.ln_2.weight, _or(block.ln_2.bias, z1),
+                       mlp.c_fc.weight, _or(mlp.c_fc.bias, z4), mlp.c_proj.weight, _or(mlp.c_proj.bias, z1))
         rows = self.lm_head.weight if head is None else head
-        out = self.step_kernel(x, allowed_keys, self.ln_f.weight, _or(self.ln_f.bias, z1), rows, self.blocks, *inputs)
-        v = rows.shape[0]
-        return out[:, :, :v], out[:, :, v:]
+        return self.step_kernel(x, self.wte.weight, self.wpe.weight, start, key_mask, self.ln_f.weight,
+                                _or(self.ln_f.bias, z1), rows, self.blocks, *inputs, cache)
 
     def _head(self, x, rows):
         """Logits for `rows` of the LM head (from `head_rows`), in its storage format."""
@@ -415,6 +413,11 @@ class GPT(nn.Cell):
             head: rows of the LM head (from `head_rows`) to compute logits for, instead of the whole vocabulary.
         """
         x = self._checked(x, start)
+        if x.shape[1] == 1 and self.attends_in_one:
+            out = self._step(x, Tensor(start, ms.int64), key_mask, self.cache.tensor, head).asnumpy()
+            v = out.shape[2] - 2 * self.config.n_layer * self.config.n_embd
+            self.cache.write_rows(out[:, :, v:], start)
+            return out[:, :, :v]
         if x.shape[1] == 1:
             logits, new = self._step(x, Tensor(start, ms.int64), key_mask, self.cache.whole(), head)
         else:
@@ -425,10 +428,7 @@ class GPT(nn.Cell):
             chunk = self._chunk_ids if x.ndim == 2 else self._chunk_embeddings
             logits, new = chunk(x, Tensor(start, ms.int64), key_mask, self.cache.prefix(n), keys, idx, head)
         logits = logits.asnumpy()  # first: reading `new` first made every decode step slower (MindSpore 2.10)
-        if x.shape[1] == 1 and self.attends_in_one:
-            self.cache.write_rows(new.asnumpy(), start)
-        else:
-            self.cache.write(new.asnumpy(), start)
+        self.cache.write(new.asnumpy(), start)
         return logits
 
     def _checked(self, x, start: int):
