@@ -79,6 +79,21 @@ def test_forward_without_cache_is_an_error(tiny_model):
         _run(gpt, np.zeros((2, 1), np.int64), 0, np.ones((2, gpt.config.block_size), bool))
 
 
+def test_bad_input_is_refused_and_the_model_runs_on(tiny_model):
+    gpt = tiny_model.semantic
+    vocab, slots = gpt.config.input_vocab_size, gpt.config.block_size
+    keys = Tensor(np.ones((1, slots), bool))
+    gpt.setup_cache(1)
+    gpt.forward(_ids(vocab, (1, 4), seed=5), 0, keys)
+    # a step and a prompt chunk with an id past the table, or below it; a mask of the wrong length
+    for ids in ([[vocab]], [[-1]], [[1, vocab + 7]]):
+        with pytest.raises(ValueError, match=f"0..{vocab - 1}"):
+            gpt.forward(np.array(ids), 4, keys)
+    with pytest.raises(ValueError, match="key_mask"):
+        gpt.forward(np.array([[1]]), 4, Tensor(np.ones((1, slots - 1), bool)))
+    assert np.isfinite(gpt.forward(Tensor([[3]], ms.int64), 4, keys)).all()  # nothing failed inside: it runs on
+
+
 @pytest.fixture(scope="module")
 def model_without_kernels(tiny_dir):
     """The tiny model built as on GPU and Ascend: MindSpore's ops, prompt chunks of a static length."""

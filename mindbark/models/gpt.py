@@ -412,7 +412,7 @@ class GPT(nn.Cell):
             out_idx: if given, return only the logits of x[:, out_idx] as (B, 1, V).
             head: rows of the LM head (from `head_rows`) to compute logits for, instead of the whole vocabulary.
         """
-        x = self._checked(x, start)
+        x = self._checked(x, start, key_mask)
         if x.shape[1] == 1 and self.attends_in_one:
             out = self._step(x, Tensor(start, ms.int64), key_mask, self.cache.tensor, head).asnumpy()
             v = out.shape[2] - 2 * self.config.n_layer * self.config.n_embd
@@ -431,17 +431,26 @@ class GPT(nn.Cell):
         self.cache.write(new.asnumpy(), start)
         return logits
 
-    def _checked(self, x, start: int):
-        """`x` as a Tensor, after checking it fits the cache's batch and the context."""
-        if isinstance(x, np.ndarray):
-            x = Tensor(x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x)
-        elif x.dtype == ms.int64:  # ids in one dtype: a prompt-chunk graph's dynamic spec fixes it
-            x = x.astype(ms.int32)
+    def _checked(self, x, start: int, key_mask: Tensor):
+        """`x` as a Tensor, after checking it fits the cache's batch, the context and the input vocabulary, and
+        that `key_mask` covers the context. A kernel given an id outside its table fails, and MindSpore then refuses
+        every later run of the process, so bad input must stop here."""
+        if isinstance(x, Tensor) and x.dtype in (ms.int32, ms.int64):
+            x = x.asnumpy()
+        if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.integer):
+            vocab = self.config.input_vocab_size
+            if x.size and (x.min() < 0 or x.max() >= vocab):
+                raise ValueError(f"token ids must lie in 0..{vocab - 1}, not {x.min()}..{x.max()}")
+            x = Tensor(x.astype(np.int32))  # ids in one dtype: a prompt-chunk graph's dynamic spec fixes it
+        elif isinstance(x, np.ndarray):
+            x = Tensor(x)
         if x.shape[0] != self.batch_size:
             raise RuntimeError(f"call setup_cache({x.shape[0]}) before forward")
         if not 0 <= start <= self.config.block_size - x.shape[1]:
             raise ValueError(f"positions {start}..{start + x.shape[1] - 1} exceed the context of "
                              f"{self.config.block_size}")
+        if tuple(key_mask.shape) != (x.shape[0], self.config.block_size):
+            raise ValueError(f"key_mask has shape {tuple(key_mask.shape)}, not {(x.shape[0], self.config.block_size)}")
         return x
 
     def head_rows(self, lo: int, hi: int) -> Tensor:
