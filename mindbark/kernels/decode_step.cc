@@ -1,6 +1,6 @@
 // A whole decode step of a causal GPT (one new position per sequence: its embeddings, every block, the final
-// LayerNorm and the LM head) for MindSpore's `ops.Custom(func_type="aot")`, fp32 arithmetic over fp32, bf16 or int8 projection and head
-// weights (`vector.h`). Each block:
+// LayerNorm and the LM head) for MindSpore's `ops.Custom(func_type="aot")`, fp32 arithmetic over fp32, bf16 or
+// int8 projection and head weights (`vector.h`). Each block:
 //   h = LN1(x); qkv = h Wa^T + ba; a = attention(q; cached keys and values, k, v)
 //   x1 = x + (a Wp^T + bp); y = x1 + (GELU(LN2(x1) Wf^T + bf) Wo^T + bo)
 // in the order and with the arithmetic of the layers it replaces (Gemv, LayerNorm, GELU, then the residual add),
