@@ -37,10 +37,10 @@ extern "C" int Dequantize(int nparam, void **params, int *ndims, int64_t **shape
   const int64_t n = shapes[0][0], k = shapes[1][ndims[1] - 1];
   const mindbark::Weights w{format, static_cast<const uint8_t *>(params[0]), k};
   float *y = static_cast<float *>(params[2]);
-  const int64_t pieces = (n + mindbark::kRowsPerPiece - 1) / mindbark::kRowsPerPiece;
-  mindbark::RunPhases({{pieces, [=](int64_t piece) {
-    const int64_t end = std::min(n, (piece + 1) * mindbark::kRowsPerPiece);
-    for (int64_t r = piece * mindbark::kRowsPerPiece; r < end; ++r) w.Row(r, y + r * k);
+  const int64_t rows = w.RowsPerPiece();
+  mindbark::RunPhases({{(n + rows - 1) / rows, [=](int64_t piece) {
+    const int64_t end = std::min(n, (piece + 1) * rows);
+    for (int64_t r = piece * rows; r < end; ++r) w.Row(r, y + r * k);
   }}});
   return 0;
 }
