@@ -108,12 +108,12 @@ def load_weights(cell: nn.Cell, path: Path) -> "MappedWeights":
             array = tensors[name]
             if name in layouts:
                 array = layouts[name][1](array)
-            if array.dtype != numpy_dtype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
-                array = np.ascontiguousarray(array, dtype=numpy_dtype(p.dtype))
-            if name in converted:
-                copy = block.array(array.shape, array.dtype)
+            if name in converted:  # cast, if need be, in the one copy into the block
+                copy = block.array(array.shape, numpy_dtype(p.dtype))
                 copy[...] = array
                 array = copy
+            elif array.dtype != numpy_dtype(p.dtype) or not array.flags.c_contiguous or not array.flags.aligned:
+                array = np.ascontiguousarray(array, dtype=numpy_dtype(p.dtype))
             elif name in large:
                 advise_large_pages(array)
             p.set_data(Tensor.from_numpy(array))

@@ -166,7 +166,6 @@ inline bool ReadWeights(int i, int64_t width, void **params, int64_t **shapes, c
   return shapes[i][1] * ElementBytes(format) == w->RowBytes();
 }
 
-
 // A phase of a product over rows [0, n) of w for each of the batch's rows x_b: f(b, j, x_b . w[j]) for each j. Each
 // weight row is read from memory once; the other rows of x read it again from cache.
 template <class F>
