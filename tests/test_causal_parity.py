@@ -54,11 +54,16 @@ def test_padded_batch_with_attention_mask(tiny_hf, tiny_model, name):
     keys = np.zeros((3, gpt.config.block_size), bool)
     keys[:, :8] = mask.astype(bool)
     gpt.setup_cache(3)
-    out = _run(gpt, ids, 0, keys)
+    whole = _run(gpt, ids, 0, keys)
+    # and through the cache: a prompt of 4, then decode steps that must pass over the left padding
+    gpt.setup_cache(3)
+    steps = np.concatenate([_run(gpt, ids[:, :4], 0, keys)] + [_run(gpt, ids[:, i:i + 1], i, keys)
+                                                                for i in range(4, 8)], axis=1)
     # padded query positions attend to nothing real; only real positions have meaning
-    for b in range(3):
-        real = mask[b].astype(bool)
-        np.testing.assert_allclose(out[b, real], ref[b, real], atol=ATOL, rtol=0)
+    for out in (whole, steps):
+        for b in range(3):
+            real = mask[b].astype(bool)
+            np.testing.assert_allclose(out[b, real], ref[b, real], atol=ATOL, rtol=0)
 
 
 def test_cache_reset_between_sequences(tiny_model):
@@ -120,20 +125,23 @@ def test_chunked_prefill_then_decode(request, tiny_hf, name, kernels):
     np.testing.assert_allclose(gpt.forward(ids[:, 20:], 20, keys), ref[:, 20:], atol=ATOL, rtol=0)
 
 
-def test_decode_steps_of_two_depths_in_one_process(tiny_model):
+@pytest.mark.parametrize("shape", [lambda c: dataclasses.replace(c, n_layer=c.n_layer + 1),
+                                   lambda c: dataclasses.replace(c, n_embd=24)], ids=["deeper", "heads-12-wide"])
+def test_decode_steps_of_other_shapes_in_one_process(tiny_model, shape):
     """The decode step runs in one kernel whose inputs grow with the depth: a model one block deeper than the
     tiny one decodes beside it (MindSpore failed kernel selection for a second registration under one name with
-    other inputs), its steps equal to one prompt chunk over the same positions."""
+    other inputs), its steps equal to one prompt chunk over the same positions. So does one whose heads are 12
+    wide: the step's attention reads whole vectors of 8 and a remainder (the tiny heads are 8 wide, Bark's 64)."""
     tiny = tiny_model.semantic
-    deeper = GPT(dataclasses.replace(tiny.config, n_layer=tiny.config.n_layer + 1))
-    assert deeper.attends_in_one, "the kernel library did not build here"
+    other = GPT(shape(tiny.config))
+    assert other.attends_in_one, "the kernel library did not build here"
     rng = np.random.default_rng(3)
-    for p in deeper.get_parameters():
+    for p in other.get_parameters():
         gain = "ln_" in p.name and p.name.endswith("weight")  # LayerNorm gains near 1, the rest near 0
         p.set_data(Tensor((float(gain) + rng.standard_normal(p.shape) * 0.1).astype(np.float32)))
     ids = _ids(tiny.config.input_vocab_size, (1, 7), seed=4)
     keys = np.ones((1, tiny.config.block_size), bool)
-    for gpt in (tiny, deeper, tiny):
+    for gpt in (tiny, other, tiny):
         gpt.setup_cache(1)
         whole = _run(gpt, ids, 0, keys)
         gpt.setup_cache(1)

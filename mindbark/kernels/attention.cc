@@ -115,41 +115,6 @@ struct Problem {
     return true;
   }
 
-  // The largest of scores x[0, n) that `ok` allows (1; null: all), -inf if none. Here and in `Exponentiate` every
-  // loop is one GCC 12 vectorises: written with std::max, a null mask tested inside, or a clamp, sum or mask beside
-  // the exponential, they ran one element at a time, a tenth of a fine pass at bark's shapes.
-  static float Largest(const float *x, const float *ok, int64_t n) {
-    float top = -INFINITY;
-    if (ok) {
-#pragma omp simd reduction(max : top)
-      for (int64_t j = 0; j < n; ++j) top = ok[j] != 0.f && x[j] > top ? x[j] : top;
-    } else {
-#pragma omp simd reduction(max : top)
-      for (int64_t j = 0; j < n; ++j) top = x[j] > top ? x[j] : top;
-    }
-    return top;
-  }
-
-  // x[j] <- exp(x[j] - top) where `ok` allows it, else 0; returns their sum
-  static float Exponentiate(float *x, const float *ok, int64_t n, float top) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) x[j] = Clamp(x[j] - top);  // a masked score may exceed top
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) x[j] = ExpClamped(x[j]);
-    float total = 0.f;
-    if (ok) {
-#pragma omp simd reduction(+ : total)
-      for (int64_t j = 0; j < n; ++j) {
-        x[j] = ok[j] != 0.f ? x[j] : 0.f;
-        total += x[j];
-      }
-    } else {
-#pragma omp simd reduction(+ : total)
-      for (int64_t j = 0; j < n; ++j) total += x[j];
-    }
-    return total;
-  }
-
   int Run() const {
     const Sgemm sgemm = OneDnnSgemm();
     if (!sgemm) return 1;

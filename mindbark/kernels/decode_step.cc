@@ -8,8 +8,8 @@
 // block, each product waking MindSpore's pool, and attention read all of the cache's block_size slots (masked ones
 // too), copying and tiling score rows; a kernel per block still left a gap between one block's end and the next
 // one's start, and the embedding gathers and mask ops before the first block cost as much again. Here one launch
-// runs every phase of the step on the pool (`RunPhases`), and attention reads the allowed positions up to the last
-// one, nothing else.
+// runs every phase of the step on the pool (`RunPhases`), and attention reads the keys up to the last allowed
+// position and the values of the allowed ones, nothing else.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +22,55 @@
 namespace mindbark {
 namespace {
 
+// scores[p] = query . keys[p] for R consecutive keys (rows of `size`), each in a chain of FMAs of its own, so that
+// the keys' additions overlap instead of each key waiting on its own (a key is only 8 vectors at Bark's widths)
+template <int R>
+void ScoreKeys(const float *query, const float *keys, int64_t size, float *scores) {
+  const int64_t whole = size - size % kLanes;
+  Vec acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = Zero();
+  for (int64_t i = 0; i < whole; i += kLanes) {
+    const Vec x = Load(query + i);
+    for (int r = 0; r < R; ++r) acc[r] = Fma(Load(keys + r * size + i), x, acc[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = Sum(acc[r]);
+    for (int64_t i = whole; i < size; ++i) s += query[i] * keys[r * size + i];
+    scores[r] = s;
+  }
+}
+
+void Scores(const float *query, const float *keys, int64_t n, int64_t size, float *scores) {
+  int64_t p = 0;
+  for (; p + 4 <= n; p += 4) ScoreKeys<4>(query, keys + p * size, size, scores + p);
+  for (; p < n; ++p) ScoreKeys<1>(query, keys + p * size, size, scores + p);
+}
+
+// out[i, i + H lanes) += sum over p of weights[p] values[p] there (n rows of `size`), each value summed in order of
+// p, H vectors of the output held in registers across the rows; rows that weigh 0 (masked) are not read
+template <int H>
+void MixColumns(const float *weights, const float *values, int64_t n, int64_t size, int64_t i, float *out) {
+  Vec acc[H];
+  for (int j = 0; j < H; ++j) acc[j] = Load(out + i + j * kLanes);
+  for (int64_t p = 0; p < n; ++p) {
+    if (weights[p] == 0.f) continue;
+    const Vec e = Set(weights[p]);
+    for (int j = 0; j < H; ++j) acc[j] = Fma(e, Load(values + p * size + i + j * kLanes), acc[j]);
+  }
+  for (int j = 0; j < H; ++j) Store(out + i + j * kLanes, acc[j]);
+}
+
+void Mix(const float *weights, const float *values, int64_t n, int64_t size, float *out) {
+  int64_t i = 0;
+  for (; i + 8 * kLanes <= size; i += 8 * kLanes) MixColumns<8>(weights, values, n, size, i, out);
+  for (; i + kLanes <= size; i += kLanes) MixColumns<1>(weights, values, n, size, i, out);
+  for (; i < size; ++i) {
+    for (int64_t p = 0; p < n; ++p) {
+      if (weights[p] != 0.f) out[i] += weights[p] * values[p * size + i];
+    }
+  }
+}
+
 // Softmax attention of one query over the allowed cached positions and its own key.
 struct Attention {
   const float *k_past, *v_past, *allowed;  // (B, nh, S, hs) each; (B, S + 1): the past slots, then the own key
@@ -29,35 +78,24 @@ struct Attention {
 
   // sequence b, head h: q, k_own, v_own point at the head's slices of the new position's projections
   void Head(int64_t b, int64_t h, const float *q, const float *k_own, const float *v_own, float *out) const {
-    thread_local std::vector<float> scores;
+    thread_local std::vector<float> scores, query;
     const float *ks = k_past + (b * heads + h) * slots * size, *vs = v_past + (b * heads + h) * slots * size;
     const float *ok = allowed + b * (slots + 1);
     const float scale = 1.f / std::sqrt(float(size));
     int64_t end = slots;
     while (end > 0 && ok[end - 1] == 0.f) --end;  // the slots past the last allowed one are never read
-    const auto used = [&](int64_t p) { return p < end ? ok[p] != 0.f : ok[slots] != 0.f; };  // p == end: own key
-    scores.resize(end + 1);
-    float top = -INFINITY;
-    for (int64_t p = 0; p <= end; ++p) {
-      if (!used(p)) continue;
-      const float *key = p < end ? ks + p * size : k_own;
-      float s = 0.f;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < size; ++i) s += q[i] * scale * key[i];
-      scores[p] = s;
-      top = std::max(top, s);
-    }
+    query.resize(size);
+    for (int64_t i = 0; i < size; ++i) query[i] = q[i] * scale;
+    scores.resize(end + 1);  // the past slots [0, end), then the own key
+    Scores(query.data(), ks, end, size, scores.data());
+    Scores(query.data(), k_own, 1, size, scores.data() + end);
+    const float top = std::max(Largest(scores.data(), ok, end), Largest(scores.data() + end, ok + slots, 1));
     std::fill(out, out + size, 0.f);
     if (top == -INFINITY) return;  // nothing allowed: a padding row, whose output nothing reads
-    float total = 0.f;
-    for (int64_t p = 0; p <= end; ++p) {
-      if (!used(p)) continue;
-      const float e = std::exp(scores[p] - top);
-      total += e;
-      const float *value = p < end ? vs + p * size : v_own;
-#pragma omp simd
-      for (int64_t i = 0; i < size; ++i) out[i] += e * value[i];
-    }
+    const float total = Exponentiate(scores.data(), ok, end, top) + Exponentiate(scores.data() + end, ok + slots,
+                                                                                  1, top);
+    Mix(scores.data(), vs, end, size, out);
+    Mix(scores.data() + end, v_own, 1, size, out);
     const float inv = 1.f / total;
 #pragma omp simd
     for (int64_t i = 0; i < size; ++i) out[i] *= inv;
