@@ -74,6 +74,7 @@ void Mix(const float *weights, const float *values, int64_t n, int64_t size, flo
 // Softmax attention of one query over the allowed cached positions and its own key.
 struct Attention {
   const float *k_past, *v_past, *allowed;  // (B, nh, S, hs) each; (B, S + 1): the past slots, then the own key
+  const int64_t *ends;  // (B): one past each sequence's last allowed past slot; the slots after it are never read
   int64_t heads, slots, size;  // size: a head's width
 
   // sequence b, head h: q, k_own, v_own point at the head's slices of the new position's projections
@@ -82,8 +83,7 @@ struct Attention {
     const float *ks = k_past + (b * heads + h) * slots * size, *vs = v_past + (b * heads + h) * slots * size;
     const float *ok = allowed + b * (slots + 1);
     const float scale = 1.f / std::sqrt(float(size));
-    int64_t end = slots;
-    while (end > 0 && ok[end - 1] == 0.f) --end;  // the slots past the last allowed one are never read
+    const int64_t end = ends[b];
     query.resize(size);
     for (int64_t i = 0; i < size; ++i) query[i] = q[i] * scale;
     scores.resize(end + 1);  // the past slots [0, end), then the own key
@@ -171,9 +171,13 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
   if (!mindbark::Embed(params, shapes, dtypes, batch, c, start, x.data())) return 1;
   // where each query may look: the past slots before `start` that key_mask allows, then its own key
   std::vector<float> allowed(batch * (slots + 1));
+  std::vector<int64_t> ends(batch, 0);  // once per sequence here, not per head and block
   const bool *keys = static_cast<const bool *>(params[4]);
   for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t p = 0; p < slots; ++p) allowed[b * (slots + 1) + p] = p < start && keys[b * slots + p];
+    for (int64_t p = 0; p < slots; ++p) {
+      allowed[b * (slots + 1) + p] = p < start && keys[b * slots + p];
+      if (allowed[b * (slots + 1) + p] != 0.f) ends[b] = p + 1;
+    }
     allowed[b * (slots + 1) + slots] = keys[b * slots + start];
   }
   const int64_t kv_size = batch * heads * slots * size;  // one block's cached keys, or values
@@ -183,8 +187,8 @@ extern "C" int DecodeStep(int nparam, void **params, int *ndims, int64_t **shape
     const int first = static_cast<int>(kFirstBlock + l * kBlockParams);
     const float *ba = in(first + 3), *bp = in(first + 5), *bf = in(first + 9), *bo = in(first + 11);
     const int64_t kv = vocab + 2 * l * c;  // this block's new key, then value, in each sequence's output row
-    attention.push_back({in(cache) + 2 * l * kv_size, in(cache) + (2 * l + 1) * kv_size, allowed.data(), heads, slots,
-                         size});
+    attention.push_back({in(cache) + 2 * l * kv_size, in(cache) + (2 * l + 1) * kv_size, allowed.data(),
+                         ends.data(), heads, slots, size});
     phases.push_back({batch, [&, first](int64_t b) {
       mindbark::LayerNormRow(x.data() + b * c, in(first), in(first + 1), h.data() + b * c, c);
     }});
